@@ -1,0 +1,1 @@
+"""pytest hooks and fixtures (being written; see docs/internals.md)."""
