@@ -1,1 +1,153 @@
-"""pytest hooks and fixtures (being written; see docs/internals.md)."""
+"""pytest hooks and fixtures. Logic lives in the modules they delegate to."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from pytest_baremetal import settings as settings_mod
+from pytest_baremetal.dut import Dut
+from pytest_baremetal.errors import BaremetalError
+from pytest_baremetal.selection import config_from_markers, skip_reason
+from pytest_baremetal.session import BaremetalSession, worker_id
+
+SESSION_KEY = pytest.StashKey[BaremetalSession]()
+
+MARKERS = (
+    "bm_config(**settings): guest configuration this test needs (e.g. prompt, steps, seed).",
+    "bm_requires(*features): run only on boards offering these features.",
+    "bm_lacks(*features): run only on boards without these features.",
+    "bm_needs_events(*kinds): skip when the marker profile lacks these event kinds.",
+    "bm_reference_model: needs the reference guest's shipped model.",
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    settings_mod.add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for line in MARKERS:
+        config.addinivalue_line("markers", line)
+    try:
+        settings = settings_mod.from_config(config)
+    except BaremetalError as error:
+        raise pytest.UsageError(str(error)) from error
+    config.stash[SESSION_KEY] = BaremetalSession(settings, worker_id())
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    session = config.stash.get(SESSION_KEY, None)
+    if session is not None:
+        session.close()
+
+
+def _session(config: pytest.Config) -> BaremetalSession:
+    return config.stash[SESSION_KEY]
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    session = _session(config)
+    targets = ", ".join(session.settings.targets) or "none (pass --target BOARD)"
+    return [f"baremetal: targets {targets}; profile {session.settings.profile or 'reference'}"]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "board" not in metafunc.fixturenames:
+        return
+    session = _session(metafunc.config)
+    try:
+        names = list(session.target_names)
+    except BaremetalError as error:
+        raise pytest.UsageError(str(error)) from error
+    if not names:
+        names = [pytest.param(None, marks=pytest.mark.skip(  # type: ignore[list-item]
+            reason="no board selected: pass --target BOARD (e.g. --target qemu-tcg)"))]
+    metafunc.parametrize("board", names, indirect=True, scope="session",
+                         ids=lambda n: n or "no-target")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    session = _session(config)
+    for item in items:
+        try:
+            reason = skip_reason(item, session)
+        except BaremetalError as error:
+            raise pytest.UsageError(f"{item.nodeid}: {error}") from error
+        if reason:
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(scope="session")
+def bm_session(request: pytest.FixtureRequest) -> BaremetalSession:
+    """This run's bare-metal state (settings, boards, profile, boots)."""
+    return _session(request.config)
+
+
+@pytest.fixture(scope="session")
+def bm_targets(bm_session: BaremetalSession) -> tuple[str, ...]:
+    """The names of the boards selected with --target."""
+    return bm_session.target_names
+
+
+@pytest.fixture(scope="session")
+def board(request: pytest.FixtureRequest, bm_session: BaremetalSession) -> Any:
+    """The parsed board this test runs on (one parametrization per --target)."""
+    return bm_session.board(request.param)
+
+
+@pytest.fixture
+def dut(request: pytest.FixtureRequest, board: Any, bm_session: BaremetalSession) -> Iterator[Dut]:
+    """The booted build on `board`, shared by every test with the same guest configuration."""
+    config = bm_session.guest_config(config_from_markers(request.node), request.node.nodeid)
+    if bm_session.settings.dut_scope == "function":
+        fresh = bm_session.pool.fresh(board.name, config)
+        yield _attach(request, fresh)
+        fresh.close()
+        return
+    yield _attach(request, bm_session.pool.get(board.name, config, request.node.nodeid))
+
+
+@pytest.fixture
+def bm_boot(request: pytest.FixtureRequest, bm_session: BaremetalSession) -> Callable[..., Dut]:
+    """Boots (or reuses) another board or configuration: `bm_boot("qemu-tcg", steps=8)`."""
+
+    def boot(board_name: str, **settings: Any) -> Dut:
+        if board_name not in bm_session.board_paths:
+            raise pytest.UsageError(f"bm_boot: no board named {board_name!r}")
+        config = bm_session.guest_config(settings, request.node.nodeid)
+        return _attach(request, bm_session.pool.get(board_name, config, request.node.nodeid))
+
+    return boot
+
+
+def _attach(request: pytest.FixtureRequest, dut: Dut) -> Dut:
+    """Records which boot a test used, so reports can link its console log."""
+    request.node.user_properties.append(("bm_board", dut.board.name))
+    request.node.user_properties.append(("bm_log", str(dut.log_path)))
+    request.node.user_properties.append(("bm_accelerator", dut.info.accelerator))
+    if dut.info.fallback_reason:
+        request.node.user_properties.append(("bm_fallback", dut.info.fallback_reason))
+    duts = request.node.stash.setdefault(DUTS_KEY, [])
+    duts.append(dut)
+    dut.on_metric = lambda m: request.node.user_properties.append((m.name, m.value))
+    return dut
+
+
+DUTS_KEY = pytest.StashKey[list[Dut]]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    duts = item.stash.get(DUTS_KEY, [])
+    if report.failed and duts:
+        for dut in duts:
+            info = dut.info
+            text = [f"board {dut.board.name}, accelerator {info.accelerator}"
+                    + (f" (fell back: {info.fallback_reason})" if info.fallback_reason else ""),
+                    f"console log: {dut.log_path}", "", dut.tail(30)]
+            report.sections.append((f"baremetal console ({dut.board.name})", "\n".join(text)))
+    return report

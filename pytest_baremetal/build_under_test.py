@@ -1,0 +1,95 @@
+"""What gets booted: the reference guest, a user's EFI application, or a ready disk image."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pytest_baremetal.errors import BootError, ConfigError
+from pytest_baremetal.guestconfig import GuestConfig
+from pytest_baremetal.image import compose_image
+
+
+@dataclass(frozen=True)
+class BuildUnderTest:
+    """An EFI application plus the files beside it, or a ready image."""
+
+    efi: Path | None = None
+    files: Mapping[str, Path] = field(default_factory=dict)
+    image: Path | None = None
+    config_file: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.efi is None) == (self.image is None):
+            raise ConfigError("exactly one of an EFI application or a disk image must be given")
+        for what, path in [("EFI application", self.efi), ("disk image", self.image)]:
+            if path is not None and not path.is_file():
+                raise ConfigError(f"{what} {path} does not exist; build it or fix the path")
+        for name, path in self.files.items():
+            if not path.is_file():
+                raise ConfigError(f"file {name}={path} for the EFI partition does not exist")
+
+    @property
+    def takes_config(self) -> bool:
+        return self.efi is not None and self.config_file is not None
+
+    def disk_for(self, config: GuestConfig, cache_dir: Path) -> Path:
+        """The disk image booted with this configuration, composed once and cached."""
+        if self.image is not None:
+            if config.items:
+                raise ConfigError(
+                    f"a ready disk image ({self.image}) cannot take guest settings "
+                    f"{config.label()}; use --bm-efi with the profile's config file instead"
+                )
+            return self.image
+        assert self.efi is not None
+        files = dict(self.files)
+        digest = hashlib.sha256()
+        for path in [self.efi, *files.values()]:
+            stat = path.stat()
+            digest.update(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+        cfg_text = config.render() if self.config_file else ""
+        digest.update(cfg_text.encode())
+        key = digest.hexdigest()[:16]
+        out_dir = cache_dir / key
+        image = out_dir / "disk.img"
+        if image.is_file():
+            return image
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if self.config_file:
+            cfg_path = out_dir / self.config_file
+            cfg_path.write_text(cfg_text)
+            files[self.config_file] = cfg_path
+        partial = out_dir / f"disk.img.{os.getpid()}.part"
+        compose_image(partial, self.efi, files)
+        os.replace(partial, image)
+        return image
+
+
+def reference_guest(root: Path, model_dir: Path | None = None) -> BuildUnderTest:
+    """The reference guest in `root/guest`, built with make when missing or stale."""
+    guest = root / "guest"
+    efi = guest / "build" / "BOOTX64.EFI"
+    if not (guest / "Makefile").is_file():
+        raise ConfigError(f"{guest}/Makefile not found: run from the pytest-baremetal checkout "
+                          "or pass --bm-efi/--bm-image for your own build")
+    if _stale(efi, guest / "src") and shutil.which("make"):
+        result = subprocess.run(["make", "-C", str(guest)], capture_output=True, text=True)
+        if result.returncode != 0:
+            raise BootError(f"building the reference guest failed (make -C {guest}):\n"
+                            f"{result.stdout[-2000:]}{result.stderr[-2000:]}")
+    models = model_dir or guest / "models" / "tiny"
+    files = {"model.bin": models / "model.bin", "tokenizer.bin": models / "tokenizer.bin"}
+    return BuildUnderTest(efi=efi, files=files, config_file="run.cfg")
+
+
+def _stale(target: Path, sources: Path) -> bool:
+    if not target.is_file():
+        return True
+    built = target.stat().st_mtime_ns
+    return any(p.stat().st_mtime_ns > built for p in sources.rglob("*") if p.is_file())

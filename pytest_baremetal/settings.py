@@ -1,0 +1,145 @@
+"""Command-line options and ini keys, turned into one validated Settings object."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_baremetal.errors import ConfigError
+
+DUT_SCOPES = ("session", "function")
+
+
+@dataclass(frozen=True)
+class Settings:
+    root: Path
+    targets: tuple[str, ...]
+    board_dirs: tuple[Path, ...]
+    overrides: tuple[str, ...] = ()
+    efi: Path | None = None
+    efi_files: dict[str, Path] = field(default_factory=dict)
+    image: Path | None = None
+    profile: Path | None = None
+    model_dir: Path | None = None
+    no_fallback: bool = False
+    dut_scope: str = "session"
+    display: bool = False
+    log_dir: Path = Path("reports/logs")
+    history: str | None = None
+    baseline: str = "last-pass"
+    update_baseline: bool = False
+    release: str | None = None
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("baremetal", "bare-metal targets (pytest-baremetal)")
+    group.addoption("--target", action="append", default=[], metavar="BOARD",
+                    help="board to run on (repeatable; 'all' for every board).")
+    group.addoption("--bm-boards", action="append", default=[], metavar="DIR",
+                    help="extra folder of board YAML files (repeatable).")
+    group.addoption("--bm-set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a board setting for this run, e.g. --bm-set cpu=max.")
+    group.addoption("--bm-efi", metavar="PATH", help="boot this EFI application instead "
+                    "of the reference guest.")
+    group.addoption("--bm-file", action="append", default=[], metavar="NAME=PATH",
+                    help="file to place beside --bm-efi on the EFI partition (repeatable).")
+    group.addoption("--bm-image", metavar="PATH", help="boot this ready disk image.")
+    group.addoption("--bm-profile", metavar="FILE", help="marker profile (YAML) of the "
+                    "build under test.")
+    group.addoption("--bm-model-dir", metavar="DIR", help="folder with model.bin and "
+                    "tokenizer.bin for the reference guest.")
+    group.addoption("--bm-no-fallback", action="store_true", help="fail instead of falling "
+                    "back to TCG when the board's accelerator cannot run the guest.")
+    group.addoption("--bm-dut-scope", choices=DUT_SCOPES, default=None,
+                    help="share one boot per board and guest configuration (session, the "
+                    "default) or boot for every test (function).")
+    group.addoption("--bm-display", action="store_true",
+                    help="show the guest's screen in a window.")
+    group.addoption("--bm-logs", metavar="DIR", help="where console logs go "
+                    "(default reports/logs).")
+    group.addoption("--bm-history", metavar="URL", help="performance history: an SQLite "
+                    "path or a postgresql:// URL (default reports/history.sqlite).")
+    group.addoption("--bm-baseline", metavar="POLICY", default=None,
+                    help="what tok/s is compared with: last-pass, median:N or release:NAME.")
+    group.addoption("--bm-update-baseline", action="store_true",
+                    help="record this run as passing even if it regressed.")
+    group.addoption("--bm-release", metavar="NAME",
+                    help="name this run as a release baseline.")
+
+    parser.addini("bm_targets", "default boards when --target is not given", type="args")
+    parser.addini("bm_boards", "folders of board files", type="paths")
+    parser.addini("bm_efi", "EFI application to boot instead of the reference guest")
+    parser.addini("bm_files", "NAME=PATH files beside bm_efi", type="args")
+    parser.addini("bm_image", "ready disk image to boot")
+    parser.addini("bm_profile", "marker profile of the build under test")
+    parser.addini("bm_dut_scope", "session or function", default="session")
+
+
+def _path(config: pytest.Config, value: str | None) -> Path | None:
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else Path(config.invocation_params.dir) / path
+
+
+def _ini_path(config: pytest.Config, value: Any) -> Path | None:
+    if not value:
+        return None
+    path = Path(str(value)).expanduser()
+    return path if path.is_absolute() else config.rootpath / path
+
+
+def _named_files(items: list[str], where: str, resolve: Any) -> dict[str, Path]:
+    files: dict[str, Path] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name or not value:
+            raise ConfigError(f"{where} {item!r}: expected NAME=PATH, e.g. model.bin=out/m.bin")
+        files[name] = resolve(value)
+    return files
+
+
+def from_config(config: pytest.Config) -> Settings:
+    opt = config.getoption
+    root = config.rootpath
+    targets = tuple(opt("--target") or config.getini("bm_targets") or ())
+    board_dirs = [_path(config, d) for d in opt("--bm-boards")]
+    board_dirs += [Path(p) for p in config.getini("bm_boards")]
+    board_dirs.append(root / "boards")
+    cli_files = _named_files(opt("--bm-file"), "--bm-file", lambda v: _path(config, v))
+    ini_files = _named_files(config.getini("bm_files"), "ini bm_files",
+                             lambda v: _ini_path(config, v))
+    efi = _path(config, opt("--bm-efi")) or _ini_path(config, config.getini("bm_efi"))
+    image = _path(config, opt("--bm-image")) or _ini_path(config, config.getini("bm_image"))
+    if efi and image:
+        raise ConfigError("--bm-efi and --bm-image both given: boot either an EFI "
+                          "application or a ready disk image")
+    if (cli_files or ini_files) and not efi:
+        raise ConfigError("--bm-file places files beside --bm-efi; give --bm-efi too")
+    scope = opt("--bm-dut-scope") or config.getini("bm_dut_scope") or "session"
+    if scope not in DUT_SCOPES:
+        raise ConfigError(f"bm_dut_scope = {scope!r}: use one of {', '.join(DUT_SCOPES)}")
+    profile = _path(config, opt("--bm-profile")) or _ini_path(config,
+                                                               config.getini("bm_profile"))
+    return Settings(
+        root=root,
+        targets=targets,
+        board_dirs=tuple(d for d in board_dirs if d is not None),
+        overrides=tuple(opt("--bm-set")),
+        efi=efi,
+        efi_files={**ini_files, **cli_files},
+        image=image,
+        profile=profile,
+        model_dir=_path(config, opt("--bm-model-dir")),
+        no_fallback=bool(opt("--bm-no-fallback")),
+        dut_scope=scope,
+        display=bool(opt("--bm-display")),
+        log_dir=_path(config, opt("--bm-logs")) or root / "reports" / "logs",
+        history=opt("--bm-history"),
+        baseline=opt("--bm-baseline") or "last-pass",
+        update_baseline=bool(opt("--bm-update-baseline")),
+        release=opt("--bm-release"),
+    )
