@@ -71,7 +71,8 @@ class Dut:
         return self.console.log_path
 
     def _wait(self, found: Callable[[], object | None], what: str, timeout: float | None) -> object:
-        deadline = time.monotonic() + (self.run_timeout if timeout is None else timeout)
+        limit = self.run_timeout if timeout is None else timeout
+        deadline = time.monotonic() + limit
         while True:
             value = found()
             if value is not None:
@@ -83,15 +84,14 @@ class Dut:
                     return value
                 raise ConsoleClosed(self._message(f"the console closed while waiting for {what}"))
             if time.monotonic() >= deadline:
-                raise ExpectTimeout(self._message(f"timed out after {deadline - self.info.started_at:.0f} s"
-                                                  f" waiting for {what}"))
+                raise ExpectTimeout(self._message(f"timed out after {limit:.0f} s waiting for {what}"))
             self.console.wait_for_output(min(0.5, max(0.0, deadline - time.monotonic())))
 
     def _message(self, headline: str) -> str:
         return f"{headline}\n--- last lines of {self.log_path} ---\n{self.tail()}"
 
     def tail(self, count: int = 20) -> str:
-        return "\n".join(self.lines()[-count:])
+        return "\n".join(self.console.tail(count))
 
     def lines(self) -> list[str]:
         return [line.text for line in self.console.lines]
@@ -99,26 +99,14 @@ class Dut:
     def event(self, kind: str, timeout: float | None = None, **fields: object) -> Event:
         """The first event of this kind (with these field values) since power-on; waits."""
         self._require(kind)
-        wanted = {k: str(v) for k, v in fields.items()}
-
-        def first() -> Event | None:
-            for event in list(self.console.events):
-                if event.kind == kind and all(
-                    str(event.fields.get(k)) == v for k, v in wanted.items()
-                ):
-                    return event
-            return None
-
-        what = kind + "".join(f" {k}={v}" for k, v in wanted.items())
-        result = self._wait(first, f"event {what!r}", timeout)
-        assert isinstance(result, Event)
-        return result
+        return self.console.first_event(kind, self.run_timeout if timeout is None else timeout,
+                                        **fields)
 
     def events(self, kind: str) -> list[Event]:
         """Every event of this kind, once the run is over."""
         self._require(kind)
         self.wait_done()
-        return [e for e in self.console.events if e.kind == kind]
+        return self.console.find_events(kind)
 
     def wait_done(self, timeout: float | None = None) -> Event:
         """The guest's last line (`done` event), waiting for it."""

@@ -7,9 +7,11 @@ from typing import Any
 
 import pytest
 
+from pytest_baremetal import host_reference
 from pytest_baremetal import settings as settings_mod
 from pytest_baremetal.dut import Dut
 from pytest_baremetal.errors import BaremetalError
+from pytest_baremetal.host_reference import HostReference
 from pytest_baremetal.selection import config_from_markers, skip_reason
 from pytest_baremetal.session import BaremetalSession, worker_id
 
@@ -151,3 +153,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
                     f"console log: {dut.log_path}", "", dut.tail(30)]
             report.sections.append((f"baremetal console ({dut.board.name})", "\n".join(text)))
     return report
+
+
+@pytest.fixture
+def bm_reference(bm_session: BaremetalSession) -> Callable[[Dut], HostReference]:
+    """`bm_reference(dut)`: the host reference for that boot's model, tokenizer and settings."""
+
+    def make(dut: Dut) -> HostReference:
+        files = getattr(dut.build, "files", {})
+        try:
+            return host_reference.for_boot(dut.event("cfg").fields, files)
+        except BaremetalError as error:
+            pytest.skip(f"no host reference for this build: {error}")
+
+    return make

@@ -21,7 +21,7 @@ def test_xcr0_enables_avx_state(dut):
     xcr0 = int(step.fields["xcr0"])
     assert xcr0 & 0b111 == 0b111, f"XCR0={xcr0:#x}: x87, SSE and AVX state must all be on"
     assert step.fields["avx_state"]
-    if dut.info.platform == "uefi":
+    if dut.event("boot").fields["platform"] == "uefi":
         osxsave = dut.event("cpu_step", step="cr4_osxsave")
         assert osxsave.fields["ok"], osxsave.line
 

@@ -108,6 +108,6 @@ def test_module_timings_are_sane(dut, module):
 def test_timer_is_calibrated(dut):
     timer = dut.event("timer")
     assert timer.fields["source"] in ("acpi_pm", "stall", "clock"), timer.line
-    if dut.info.platform == "uefi" and dut.board.kind == "qemu":
+    if dut.event("boot").fields["platform"] == "uefi" and dut.board.kind == "qemu":
         assert timer.fields["source"] == "acpi_pm", "QEMU's ACPI PM timer was not found"
     assert 1e8 < timer.fields["tsc_hz"] < 1e10, timer.line

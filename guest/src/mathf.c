@@ -1,0 +1,138 @@
+#include "mathf.h"
+#include <stdint.h>
+#include "bmlib.h"
+
+static const double LN2 = 0.69314718055994530942;
+
+static double scale_pow2(double r, int64_t n)
+{
+    /* Builds 2^n directly in the exponent bits; n is clamped by the callers. */
+    uint64_t bits = (uint64_t)(n + 1023) << 52;
+    double p;
+    bm_memcpy(&p, &bits, sizeof p);
+    return r * p;
+}
+
+double bm_exp(double x)
+{
+    if (x > 709.0)
+        x = 709.0;
+    if (x < -708.0)
+        return 0.0;
+    double k = x / LN2;
+    int64_t n = (int64_t)(k < 0 ? k - 0.5 : k + 0.5);
+    double r = x - (double)n * LN2;   /* |r| <= ln2/2 */
+    /* Taylor series to degree 13: error below 1e-16 on that interval. */
+    double term = 1.0, sum = 1.0;
+    for (int i = 1; i <= 13; i++) {
+        term *= r / i;
+        sum += term;
+    }
+    return scale_pow2(sum, n);
+}
+
+float bm_expf(float x)
+{
+    if (x > 88.0f)
+        x = 88.0f;
+    if (x < -87.0f)
+        return 0.0f;
+    /* exp(x) = 2^n * exp(r), r in [-ln2/2, ln2/2], degree-6 polynomial (rel. error ~2e-7). */
+    float k = x * 1.44269504f;
+    int32_t n = (int32_t)(k < 0 ? k - 0.5f : k + 0.5f);
+    float r = x - (float)n * 0.693145752f - (float)n * 1.42860677e-6f;
+    float p = 1.0f + r * (1.0f + r * (0.5f + r * (0.166666672f + r * (0.0416666716f +
+              r * (0.00833333377f + r * 0.00138888892f)))));
+    uint32_t bits = (uint32_t)(n + 127) << 23;
+    float s;
+    bm_memcpy(&s, &bits, sizeof s);
+    return p * s;
+}
+
+float bm_sqrtf(float x)
+{
+    return __builtin_sqrtf(x);
+}
+
+double bm_log(double x)
+{
+    if (x <= 0.0)
+        return -745.0;
+    uint64_t bits;
+    bm_memcpy(&bits, &x, sizeof bits);
+    int64_t e = (int64_t)((bits >> 52) & 0x7ff) - 1023;
+    bits = (bits & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL;
+    double m;
+    bm_memcpy(&m, &bits, sizeof m);   /* m in [1, 2) */
+    if (m > 1.41421356237309505) {
+        m *= 0.5;
+        e++;
+    }
+    /* log(m) = 2 atanh(t), t = (m-1)/(m+1), |t| < 0.172 */
+    double t = (m - 1.0) / (m + 1.0);
+    double t2 = t * t, term = t, sum = 0.0;
+    for (int i = 1; i <= 41; i += 2) {
+        sum += term / i;
+        term *= t2;
+    }
+    return 2.0 * sum + (double)e * LN2;
+}
+
+double bm_pow(double base, double e)
+{
+    return bm_exp(e * bm_log(base));
+}
+
+/* sin on [-pi/4, pi/4] and cos likewise, by Taylor series. */
+static double sin_small(double x)
+{
+    double x2 = x * x, term = x, sum = x;
+    for (int i = 1; i <= 10; i++) {
+        term *= -x2 / ((2 * i) * (2 * i + 1));
+        sum += term;
+    }
+    return sum;
+}
+
+static double cos_small(double x)
+{
+    double x2 = x * x, term = 1.0, sum = 1.0;
+    for (int i = 1; i <= 10; i++) {
+        term *= -x2 / ((2 * i - 1) * (2 * i));
+        sum += term;
+    }
+    return sum;
+}
+
+/* Reduces x to r in [-pi/4, pi/4] with x = r + q*pi/2; returns q mod 4. */
+static int reduce(double x, double *r)
+{
+    const double half_pi_hi = 1.57079632673412561417;
+    const double half_pi_lo = 6.07710050650619224932e-11;
+    double k = x / (BM_PI / 2);
+    int64_t q = (int64_t)(k < 0 ? k - 0.5 : k + 0.5);
+    *r = (x - (double)q * half_pi_hi) - (double)q * half_pi_lo;
+    return (int)(q & 3);
+}
+
+double bm_sin(double x)
+{
+    double r;
+    switch (reduce(x, &r)) {
+    case 0: return sin_small(r);
+    case 1: return cos_small(r);
+    case 2: return -sin_small(r);
+    default: return -cos_small(r);
+    }
+}
+
+double bm_cos(double x)
+{
+    double r;
+    switch (reduce(x, &r)) {
+    case 0: return cos_small(r);
+    case 1: return -sin_small(r);
+    case 2: return -cos_small(r);
+    default: return sin_small(r);
+    }
+}

@@ -1,0 +1,15 @@
+/* The few math functions the core needs, without libm. */
+#ifndef BM_MATHF_H
+#define BM_MATHF_H
+
+float bm_expf(float x);
+float bm_sqrtf(float x);
+double bm_exp(double x);
+double bm_log(double x);   /* x > 0 */
+double bm_sin(double x);
+double bm_cos(double x);
+double bm_pow(double base, double e);   /* base > 0 */
+
+#define BM_PI 3.14159265358979323846
+
+#endif

@@ -1,0 +1,18 @@
+"""Guest consoles: transports, cleaning, logs, and the Console that tests wait on."""
+
+from pytest_baremetal.console.clean import Cleaner, clean
+from pytest_baremetal.console.console import Console, Line
+from pytest_baremetal.console.log import ConsoleLog, read_raw, read_records
+from pytest_baremetal.console.transport import SocketTransport, Transport
+
+__all__ = [
+    "Cleaner",
+    "Console",
+    "ConsoleLog",
+    "Line",
+    "SocketTransport",
+    "Transport",
+    "clean",
+    "read_raw",
+    "read_records",
+]

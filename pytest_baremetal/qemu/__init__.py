@@ -1,0 +1,1 @@
+"""QEMU targets: argv construction, the process and its QMP link, fallback diagnosis."""

@@ -1,0 +1,544 @@
+"""Allure reports: results of a session with stand-in boots, then the rendered report in Chromium.
+
+The stand-in boots are real ``Dut`` objects over real ``Console`` objects fed by a scripted
+transport (a recorded-looking transcript of the reference guest), so the reporter reads
+exactly what it reads in a real run. The browser test renders the results with Allure 3
+(``scripts/report.sh``), serves them on 127.0.0.1 and drives Debian's headless Chromium
+over the DevTools protocol (a pipe, no port).
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import functools
+import http.server
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("allure_pytest")
+
+pytest_plugins = ["pytester"]
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ALLURE = ROOT / "node_modules" / ".bin" / "allure"
+
+TRANSCRIPT = (
+    b"\x1b[2J\x1b[01;01H\x1b[=3h\x1b[2J\x1b[01;01HBdsDxe: loading Boot0001 \"UEFI QEMU HARDDISK\"\r\n"
+    b"BdsDxe: starting Boot0001 \"UEFI QEMU HARDDISK\"\r\n"
+    b"[boot] name=bm-ref-guest version=0.1.0 build=3f2a9c1-20250101 platform=uefi "
+    b"fw_vendor=\"EDK II\" fw_revision=0x10000 uefi=2.70\r\r\n"
+    b"[cfg] mode=script model=stories260K.bin tokenizer=tok512.bin prompt=\"Once upon\" steps=16 "
+    b"seed=7 temperature=0.000 topp=0.900 repeats=2 kernel=auto bench=0 bench_runs=5 "
+    b"slowdown_pct=0.0\r\r\n"
+    b"[cpu] vendor=GenuineIntel family=6 model=94 sse2=1 avx=1 avx2=1 fma=1 xsave=1 osxsave=0\r\r\n"
+    b"[model] file=stories260K.bin bytes=1185376 dim=64 hidden_dim=172 layers=5 heads=8 "
+    b"kv_heads=4 vocab=512 seq_len=512 shared_classifier=1 params=296448\r\r\n"
+    b"[perf] repeat=1 prefill_tokens=3 prefill_ms=1.500 prefill_tok_s=2000.0 decode_tokens=16 "
+    b"decode_ms=640.0 decode_tok_s=25.00 first_token_ms=2.100\r\r\n"
+    b"[perf] repeat=2 prefill_tokens=3 prefill_ms=1.400 prefill_tok_s=2142.9 decode_tokens=16 "
+    b"decode_ms=630.0 decode_tok_s=25.40 first_token_ms=2.000\r\r\n"
+    b"[perf] summary repeats=2 prefill_tok_s_median=2071.4 decode_tok_s_median=25.20 "
+    b"decode_tok_s_min=25.00 decode_tok_s_max=25.40\r\r\n"
+)
+DONE = b"[done] status=ok\r\r\n"
+CRASH = (b"!!!! X64 Exception Type - 0D(#GP - General Protection)  CPU Apic ID - 00000000 !!!!\r\n"
+         b"RIP  - 000000003E6A1F2C, CS  - 0000000000000038, RFLAGS - 0000000000010206\r\n")
+
+CONFTEST = '''
+import os, time
+from pathlib import Path
+import pytest
+from pytest_baremetal import reporting
+from pytest_baremetal.boards import Board
+from pytest_baremetal.console import Console
+from pytest_baremetal.dut import BootInfo, Dut
+from pytest_baremetal.errors import BootError, ConsoleClosed
+from pytest_baremetal.guestconfig import GuestConfig
+from pytest_baremetal.markers import load_profile
+from pytest_baremetal.session import REFERENCE_PROFILE
+
+HEAD = TRANSCRIPT.split(b"[cfg]")[0]
+SCRIPTS = {"ok": TRANSCRIPT + DONE, "crash": HEAD + CRASH, "quiet": HEAD}
+
+
+class Scripted:
+    """Hands out the transcript in small chunks; then end of stream, or silence if `hang`."""
+    def __init__(self, data, hang):
+        self.chunks = [data[i:i + 97] for i in range(0, len(data), 97)]
+        self.hang = hang
+    def read(self, max_bytes, timeout):
+        if self.chunks:
+            return self.chunks.pop(0)
+        if self.hang:
+            time.sleep(min(timeout, 0.05))
+            return b""
+        raise ConsoleClosed("scripted end")
+    def write(self, data):
+        pass
+    def close(self):
+        pass
+
+
+class Power:
+    def wait_off(self, timeout): return 0
+    def off(self): pass
+    def is_on(self): return False
+
+
+class StepDut(Dut):
+    """Dut.event wired to the step hook the way plugin.py is asked to wire it."""
+    on_wait = None
+    def event(self, kind, timeout=None, **fields):
+        what = "event " + repr(kind + "".join(f" {k}={v}" for k, v in fields.items()))
+        if self.on_wait is None:
+            return super().event(kind, timeout, **fields)
+        with self.on_wait(what):
+            return super().event(kind, timeout, **fields)
+
+
+def pytest_configure(config):
+    reporting.enable(config)
+
+
+def pytest_sessionfinish(session):
+    for dut in _BOOTS.values():
+        dut.close()
+
+
+_BOOTS = {}
+
+
+def boot(tmp, name, script, fallback=None):
+    if script in _BOOTS:
+        return _BOOTS[script]
+    log_dir = tmp / f"00{len(_BOOTS) + 1}-{name}"
+    log_dir.mkdir(parents=True)
+    (log_dir / "qemu.stderr").write_text(
+        "qemu-system-x86_64: warning: TCG doesn't support requested feature: CPUID.01H:ECX.vmx\\n")
+    profile = load_profile(REFERENCE_PROFILE)
+    started = time.monotonic()
+    console = Console(Scripted(SCRIPTS[script], hang=script == "quiet"), log_dir, profile,
+                      "console", quiet_timeout=0.5).start()
+    board = Board(name=name, kind="qemu", cpu="Skylake-Client", accel="kvm")
+    argv = ["qemu-system-x86_64", "-S", "-no-reboot", "-machine", "pc", "-accel", "tcg",
+            "-cpu", "Skylake-Client", "-m", "1024", "-bios", "/usr/share/qemu/OVMF.fd",
+            "-drive", f"file={log_dir}/disk.img,format=raw,if=virtio", "-net", "none"]
+    info = BootInfo(board=name, accelerator="tcg", requested_accelerator="kvm",
+                    fallback_reason=fallback, argv=argv, log_dir=log_dir, started_at=started,
+                    first_output_s=0.4, attempts=["kvm: failed to set MSR 0x10a"] if fallback else [])
+    dut = StepDut(board, GuestConfig(), console, Power(), profile, info, None)
+    _BOOTS[script] = dut
+    return dut
+
+
+@pytest.fixture(scope="session")
+def logs(tmp_path_factory):
+    return tmp_path_factory.mktemp("logs")
+
+
+@pytest.fixture(params=["qemu-tcg"])
+def target(request):
+    return request.param
+
+
+def _use(request, dut):
+    request.node.user_properties.append(("bm_board", dut.board.name))
+    dut.on_metric = lambda m: request.node.user_properties.append((m.name, m.value))
+    reporting.on_dut(request.node, dut)
+    return dut
+
+
+@pytest.fixture
+def dut(request, target, logs):
+    return _use(request, boot(logs, target, "ok"))
+
+
+@pytest.fixture
+def crashing_dut(request, logs):
+    return _use(request, boot(logs, "qemu-tcg-noavx", "crash",
+                              fallback="kvm: failed to set MSR 0x10a"))
+
+
+@pytest.fixture
+def quiet_dut(request, logs):
+    return _use(request, boot(logs, "qemu-kvm", "quiet", fallback=None))
+
+
+@pytest.fixture
+def broken_accelerator(request):
+    raise BootError("qemu-kvm: accelerator kvm cannot run the guest: kvm: failed to set MSR 0x10a")
+'''
+
+TESTS = '''
+import os
+import pytest
+
+
+def test_banner_names_the_build(dut):
+    boot = dut.event("boot")
+    assert boot.fields["build"] == "3f2a9c1-20250101"
+
+
+def test_tok_s_is_measured(dut):
+    dut.wait_done()
+    summary = dut.event("perf_summary")
+    dut.record_metric("decode_tok_s", summary.fields["decode_tok_s_median"]
+                      + float(os.environ.get("TOK_S_SHIFT", "0")), "tok/s")
+    assert summary.fields["decode_tok_s_median"] > 1
+
+
+def test_generated_text_is_wrong(dut):
+    assert dut.event("cfg").fields["steps"] == 32, "the guest generated the wrong number of tokens"
+
+
+def test_tok_s_regression(dut):
+    dut.record_metric("decode_tok_s", 25.2, "tok/s")
+    assert False, "decode tok/s 25.2 vs 29.4 (-14.3%, 95% CI -16.0..-12.9%): regression"
+
+
+def test_guest_crashes(crashing_dut):
+    crashing_dut.event("done", timeout=20)
+
+
+def test_guest_hangs(quiet_dut):
+    quiet_dut.console.expect_event("done", 20)
+
+
+def test_lab_fault(broken_accelerator):
+    pass
+'''
+
+
+@pytest.fixture(scope="module")
+def session_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A pytest project with the stand-in boots and one test per failure category."""
+    where = tmp_path_factory.mktemp("session")
+    header = "\n".join(f"{name} = {globals()[name]!r}" for name in ("TRANSCRIPT", "DONE", "CRASH"))
+    (where / "conftest.py").write_text(header + "\n" + CONFTEST)
+    (where / "test_guest.py").write_text(TESTS)
+    return where
+
+
+def run_session(where: Path, results: Path, *extra: str,
+                env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Runs the stand-in session in its own process (allure keeps global state)."""
+    argv = [str(ROOT / ".venv" / "bin" / "python"), "-m", "pytest", "-p", "no:baremetal",
+            "-p", "no:cacheprovider", f"--alluredir={results}", "--clean-alluredir",
+            f"--junitxml={results.with_suffix('.junit.xml')}", "-q", *extra]
+    return subprocess.run(argv, cwd=where, capture_output=True, text=True, timeout=180,
+                          env={**os.environ, **(env or {})}, check=False)
+
+
+def load_results(results: Path) -> dict[str, dict[str, Any]]:
+    """Allure result files by test name."""
+    found = {}
+    for path in results.glob("*-result.json"):
+        data = json.loads(path.read_text())
+        found[data["name"]] = data
+    return found
+
+
+def labels_of(result: dict[str, Any]) -> dict[str, str]:
+    return {label["name"]: label["value"] for label in result["labels"]}
+
+
+def attachment(results: Path, result: dict[str, Any], name: str) -> str:
+    found = [a for a in result["attachments"] if a["name"] == name]
+    assert found, f"no attachment {name!r} in {[a['name'] for a in result['attachments']]}"
+    return (results / found[0]["source"]).read_text(errors="replace")
+
+
+@pytest.fixture(scope="module")
+def results(session_dir: Path) -> Path:
+    out = session_dir / "allure-results"
+    done = run_session(session_dir, out)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "4 failed, 2 passed, 1 error" in done.stdout, done.stdout
+    return out
+
+
+def test_results_carry_labels_steps_and_attachments(results: Path) -> None:
+    by_name = load_results(results)
+    banner = by_name["test_banner_names_the_build[qemu-tcg]"]
+    labels = labels_of(banner)
+    assert labels["board"] == "qemu-tcg" and labels["target"] == "qemu"
+    assert labels["accelerator"] == "tcg" and "fallback" not in labels
+    assert labels["cpu"] == "Skylake-Client (GenuineIntel family 6 model 94)"
+    assert labels["build"] == "bm-ref-guest 0.1.0 (3f2a9c1-20250101)"
+    assert labels["model"] == "stories260K.bin (296448 params)"
+    assert "failure" not in labels
+    raw = attachment(results, banner, "console qemu-tcg (raw, timestamped)")
+    assert "\x1b[=3h" in raw and raw.splitlines()[0][:13].replace(".", "").strip().isdigit()
+    cleaned = attachment(results, banner, "console qemu-tcg")
+    assert "\x1b" not in cleaned and "\r" not in cleaned
+    assert cleaned.splitlines()[2].startswith("[boot] name=bm-ref-guest")
+    argv = attachment(results, banner, "QEMU command line (qemu-tcg)")
+    assert argv.startswith("qemu-system-x86_64 -S -no-reboot") and "-cpu Skylake-Client" in argv
+    assert "TCG doesn't support" in attachment(results, banner, "qemu.stderr (qemu-tcg)")
+    events = json.loads(attachment(results, banner, "events qemu-tcg"))
+    assert [e["kind"] for e in events][:3] == ["loader", "loader", "boot"]
+    assert events[-1] == {**events[-1], "kind": "done", "fields": {"status": "ok"}}
+    figures = attachment(results, banner, "figures qemu-tcg")
+    assert figures.startswith("event,field,value,unit,time_s\n")
+    assert "perf,decode_tok_s,25.4,tok/s," in figures
+    assert "perf_summary,decode_tok_s_median,25.2,tok/s," in figures
+    steps = [s["name"] for s in banner["steps"]]
+    assert steps[:3] == ["power on qemu-tcg (tcg)", "boot: firmware hands over, banner printed",
+                         "run to [done] status=ok"]
+    assert "await event 'boot'" in steps
+    power_on = banner["steps"][0]
+    assert power_on["stop"] - power_on["start"] == 400  # first output 0.4 s after power-on
+    # the second test on the same boot says so
+    second = by_name["test_tok_s_is_measured[qemu-tcg]"]
+    assert {"name": "boot", "value": "shared: booted for an earlier test"} in \
+        second["steps"][0]["parameters"]
+
+
+def test_figures_are_parameters_outside_the_history_id(results: Path, session_dir: Path) -> None:
+    tok_s = load_results(results)["test_tok_s_is_measured[qemu-tcg]"]
+    param = next(p for p in tok_s["parameters"] if p["name"] == "decode_tok_s")
+    assert param["value"] == "'25.2 tok/s'" and param["excluded"] is True
+    assert "decode_tok_s,25.2,tok/s" in attachment(results, tok_s, "figures recorded")
+    again = run_session(session_dir, session_dir / "again", "-k", "tok_s_is_measured",
+                        env={"TOK_S_SHIFT": "3"})
+    assert again.returncode == 0, again.stdout
+    (second,) = load_results(session_dir / "again").values()
+    assert next(p for p in second["parameters"] if p["name"] == "decode_tok_s")["value"] == \
+        "'28.2 tok/s'"
+    assert second["historyId"] == tok_s["historyId"]  # trends join the two runs
+
+
+def test_failures_fall_into_categories(results: Path) -> None:
+    by_name = load_results(results)
+    expected = {
+        "test_generated_text_is_wrong[qemu-tcg]": ("failed", "Wrong output"),
+        "test_tok_s_regression[qemu-tcg]": ("failed", "Performance regression"),
+        "test_guest_crashes": ("broken", "Guest crash"),
+        "test_guest_hangs": ("broken", "Guest hang"),
+        "test_lab_fault": ("broken", "Lab or infrastructure fault"),
+    }
+    for name, (status, category) in expected.items():
+        result = by_name[name]
+        assert (result["status"], labels_of(result).get("failure")) == (status, category), name
+    crash = by_name["test_guest_crashes"]
+    assert "X64 Exception Type" in crash["statusDetails"]["message"]
+    assert labels_of(crash)["board"] == "qemu-tcg-noavx"
+    assert labels_of(crash)["fallback"] == "kvm -> tcg: kvm: failed to set MSR 0x10a"
+    categories = json.loads((results / "categories.json").read_text())
+    assert [c["name"] for c in categories] == ["Lab or infrastructure fault", "Guest crash",
+                                               "Guest hang", "Performance regression",
+                                               "Wrong output"]
+
+
+def test_environment_and_junit(results: Path) -> None:
+    facts = dict(line.split("=", 1) for line in
+                 (results / "environment.properties").read_text().splitlines())
+    assert {"host", "host.os", "python", "pytest-baremetal", "boards"} <= set(facts)
+    assert facts["boards"] == "qemu-tcg (tcg), qemu-tcg-noavx (tcg), qemu-kvm (tcg)"
+    if shutil.which("qemu-system-x86_64"):
+        assert facts["qemu"].startswith("QEMU emulator version")
+    assert facts["firmware"].startswith("/usr/share/qemu/OVMF.fd")
+    junit = results.with_suffix(".junit.xml").read_text()
+    assert '<property name="decode_tok_s" value="25.2" />' in junit
+
+
+# -- the rendered report, in a browser ----------------------------------------------------
+
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic",
+         "--disable-extensions", "--mute-audio", "--hide-scrollbars"]
+
+
+class Chromium:
+    """Headless Chromium driven over the DevTools protocol on a pipe (fds 3 and 4)."""
+
+    def __init__(self, profile: Path, width: int = 1400, height: int = 1000) -> None:
+        to_child, self._to_child = os.pipe()
+        self._from_child, from_child = os.pipe()
+        high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in (to_child, from_child)]
+
+        def fds() -> None:
+            os.dup2(high[0], 3)
+            os.dup2(high[1], 4)
+
+        self.proc = subprocess.Popen(
+            [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "--remote-debugging-pipe",
+             f"--window-size={width},{height}", "about:blank"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=False,
+            preexec_fn=fds, start_new_session=True)
+        for fd in (to_child, from_child, *high):
+            os.close(fd)
+        self._buffer = b""
+        self._next = 0
+        target = self.call("Target.createTarget", url="about:blank")["targetId"]
+        self.session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+        self.call("Page.enable", session=True)
+        self.call("Emulation.setDeviceMetricsOverride", session=True, width=width,
+                  height=height, deviceScaleFactor=1, mobile=False)
+
+    def call(self, method: str, session: bool = False, **params: Any) -> dict[str, Any]:
+        self._next += 1
+        message: dict[str, Any] = {"id": self._next, "method": method, "params": params}
+        if session:
+            message["sessionId"] = self.session
+        os.write(self._to_child, json.dumps(message).encode() + b"\0")
+        while True:
+            while b"\0" not in self._buffer:
+                chunk = os.read(self._from_child, 1 << 20)
+                if not chunk:
+                    raise RuntimeError(f"chromium went away during {method}")
+                self._buffer += chunk
+            raw, self._buffer = self._buffer.split(b"\0", 1)
+            reply = json.loads(raw)
+            if reply.get("id") == self._next:
+                if "error" in reply:
+                    raise RuntimeError(f"{method}: {reply['error']}")
+                result: dict[str, Any] = reply["result"]
+                return result
+
+    def evaluate(self, expression: str) -> Any:
+        reply = self.call("Runtime.evaluate", session=True, expression=expression,
+                          returnByValue=True, awaitPromise=True)
+        return reply["result"].get("value")
+
+    def goto(self, url: str) -> None:
+        self.call("Page.navigate", session=True, url=url)
+
+    def wait_text(self, *needles: str, timeout: float = 30.0) -> str:
+        """The page's visible text once it contains every needle."""
+        deadline = time.monotonic() + timeout
+        text = ""
+        while time.monotonic() < deadline:
+            text = self.evaluate("document.body ? document.body.innerText : ''") or ""
+            if all(n in text for n in needles):
+                return str(text)
+            time.sleep(0.2)
+        missing = [n for n in needles if n not in text]
+        raise AssertionError(f"page never showed {missing}; it shows:\n{text[:3000]}")
+
+    def click_text(self, text: str) -> None:
+        """Clicks the innermost element whose text is exactly ``text``."""
+        clicked = self.evaluate(
+            "(() => { const all = [...document.querySelectorAll('body *')].filter("
+            f"e => e.textContent.trim() === {json.dumps(text)});"
+            " const el = all.find(e => ![...e.children].some(c => all.includes(c)));"
+            " if (!el) return false; el.click(); return true; })()")
+        assert clicked, f"nothing to click with the text {text!r}"
+
+    def screenshot(self, path: Path) -> Path:
+        data = self.call("Page.captureScreenshot", session=True, format="png")["data"]
+        path.write_bytes(base64.b64decode(data))
+        return path
+
+    def close(self) -> None:
+        try:
+            self.call("Browser.close")
+        except (RuntimeError, OSError):
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, 9)
+            self.proc.wait(timeout=10)
+        os.close(self._to_child)
+        os.close(self._from_child)
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Chromium]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    chromium = Chromium(tmp_path / "chromium-profile")
+    try:
+        yield chromium
+    finally:
+        chromium.close()
+    assert chromium.proc.poll() is not None
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """A folder served over HTTP on 127.0.0.1 (a free port), stopped at the end."""
+    folder = tmp_path / "allure-report"
+    handler = functools.partial(QuietHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield folder, f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    assert not thread.is_alive()
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def render(results: Path, report: Path, history: Path) -> float:
+    """scripts/report.sh into ``report`` with ``history``; returns the seconds it took."""
+    start = time.monotonic()
+    done = subprocess.run(["bash", str(ROOT / "scripts" / "report.sh"), str(results), str(report)],
+                          capture_output=True, text=True, timeout=300, check=False,
+                          env={**os.environ, "ALLURE_HISTORY": str(history)})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"report: {report}/index.html" in done.stdout
+    return time.monotonic() - start
+
+
+@pytest.mark.skipif(not ALLURE.exists(), reason="npm package allure not installed (npm ci)")
+def test_report_in_a_browser(results: Path, session_dir: Path, browser: Chromium,
+                             served: tuple[Path, str], tmp_path: Path) -> None:
+    report, url = served
+    history = tmp_path / "allure-history.jsonl"
+    render(results, report, history)
+    seconds = render(results, report, history)  # a second run: history has two entries
+    print(f"report rendered in {seconds:.1f} s")
+    assert len(history.read_text().splitlines()) == 2
+    assert [p.name for p in report.iterdir() if p.suffix == ".html"] == ["index.html"]
+
+    # the overview lists the tests, grouped by board
+    browser.goto(url + "index.html")
+    overview = browser.wait_text("qemu-tcg-noavx", "test_banner_names_the_build[qemu-tcg]",
+                                 "test_guest_crashes", "test_lab_fault")
+    for board in ("qemu-tcg", "qemu-kvm", "<Empty>"):
+        assert board in overview or board == "<Empty>"
+    browser.screenshot(tmp_path / "overview.png")
+
+    # a test page: its labels, the tok/s figure, and the console attachment opened
+    ids = {t["name"]: t["id"] for t in
+           json.loads((report / "test-results.json").read_text())["byId"].values()}
+    browser.goto(url + "index.html#" + ids["test_tok_s_is_measured[qemu-tcg]"])
+    page = browser.wait_text("decode_tok_s", "25.2 tok/s", "board", "Skylake-Client",
+                             "console qemu-tcg")
+    assert "accelerator" in page and "power on qemu-tcg (tcg)" in page
+    browser.click_text("console qemu-tcg")
+    browser.wait_text("[boot] name=bm-ref-guest version=0.1.0",
+                      "[perf] summary repeats=2", "[done] status=ok")
+    shot = browser.screenshot(tmp_path / "test-page.png")
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+    kept = ROOT / "reports" / "screenshots"
+    kept.mkdir(parents=True, exist_ok=True)
+    shutil.copy(shot, kept / "allure-test-page.png")
+    shutil.copy(tmp_path / "overview.png", kept / "allure-overview.png")
+
+    # categories, and the same report opened as a file
+    browser.goto(url + "index.html#categories")
+    browser.wait_text("Guest crash", "Guest hang", "Wrong output", "Performance regression",
+                      "Lab or infrastructure fault")
+    browser.goto((report / "index.html").as_uri())
+    browser.wait_text("test_banner_names_the_build[qemu-tcg]", "qemu-tcg-noavx")

@@ -1,0 +1,202 @@
+"""Board files: the shipped boards load; every bad value gets a precise error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pytest_baremetal.boards import (
+    Board,
+    board_paths,
+    load_board,
+    load_named,
+    tcg_fallback,
+    with_overrides,
+)
+from pytest_baremetal.errors import ConfigError
+
+BOARDS = Path(__file__).resolve().parent.parent / "boards"
+BASE = "kind: qemu\naccel: tcg\ncpu: max\n"
+
+
+def write(tmp_path: Path, text: str, name: str = "b.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def error_of(tmp_path: Path, text: str) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_board(write(tmp_path, text))
+    return str(info.value)
+
+
+def test_shipped_boards_load() -> None:
+    names = board_paths([BOARDS])
+    assert {"qemu-tcg", "qemu-tcg-noavx", "qemu-q35", "qemu-kvm", "qemu-whpx"} <= set(names)
+    tcg = load_board(names["qemu-tcg"])
+    assert (tcg.accel, tcg.cpu, tcg.machine) == ("tcg", "Skylake-Client", "pc")
+    assert {"avx", "avx2", "fma"} <= set(tcg.features)
+    noavx = load_board(names["qemu-tcg-noavx"])
+    assert noavx.cpu == "qemu64" and "avx2" not in noavx.features
+    assert load_board(names["qemu-q35"]).machine == "q35"
+    kvm = load_board(names["qemu-kvm"])
+    assert (kvm.accel, kvm.cpu, kvm.fallback) == ("kvm", "max", "tcg")
+    whpx = load_board(names["qemu-whpx"])
+    assert (whpx.accel, whpx.fallback) == ("whpx", "tcg")
+    assert tcg.name == "qemu-tcg" and tcg.network is None and tcg.firmware.auto
+
+
+def test_shipped_boards_document_every_key() -> None:
+    text = (BOARDS / "qemu-tcg.yaml").read_text()
+    header = "\n".join(line for line in text.splitlines() if line.startswith("#"))
+    for key in ("kind", "description", "accel", "cpu", "machine", "memory", "smp",
+                "firmware", "extra_args", "features", "fallback", "network", "timeouts",
+                "display"):
+        assert f"#   {key}" in header, key
+
+
+def test_full_board(tmp_path: Path) -> None:
+    (tmp_path / "fw").mkdir()
+    board = load_board(write(tmp_path, """
+kind: qemu
+description: everything
+accel: kvm
+cpu: Skylake-Client,+avx2
+machine: q35
+memory: 1.5G
+smp: 2
+firmware: {code: fw/CODE.fd, vars: /abs/VARS.fd}
+extra_args: [-device, virtio-rng-pci]
+features: [avx, network, avx]
+fallback: qemu-tcg
+network: {nic: virtio-net-pci, mode: user, options: {tftp: /srv/tftp, bootfile: boot.efi}}
+timeouts: {firmware: 10, boot: 60.5}
+display: true
+"""))
+    assert board.memory == 1536 and board.smp == 2 and board.display
+    assert board.firmware.code == tmp_path / "fw/CODE.fd"
+    assert board.firmware.vars == Path("/abs/VARS.fd") and board.firmware.split
+    assert board.features == ("avx", "network")
+    assert board.network is not None and board.network.nic == "virtio-net-pci"
+    assert dict(board.network.options) == {"tftp": "/srv/tftp", "bootfile": "boot.efi"}
+    assert board.timeouts.boot == 60.5 and board.timeouts.run is None
+    assert board.extra_args == ("-device", "virtio-rng-pci")
+
+
+@pytest.mark.parametrize(("memory", "mib"), [(4096, 4096), ("2G", 2048), ("512M", 512),
+                                             ("512MiB", 512), ("4096", 4096), ("1g", 1024)])
+def test_memory_forms(tmp_path: Path, memory: object, mib: int) -> None:
+    assert load_board(write(tmp_path, BASE + f"memory: {memory}\n")).memory == mib
+
+
+@pytest.mark.parametrize(("text", "needles"), [
+    (BASE + "memroy: 4096\n", ["b.yaml", "memroy", "did you mean 'memory'"]),
+    (BASE + "acel: kvm\n", ["did you mean 'accel'"]),
+    ("kind: qemu\naccel: kvmm\ncpu: max\n", ["accel", "'kvmm'", "did you mean 'kvm'",
+                                              "tcg, kvm, whpx, hvf"]),
+    (BASE + "machine: i440fx\n", ["machine", "'i440fx'", "pc, q35"]),
+    (BASE + "memory: 64\n", ["memory", "64", "at least 128"]),
+    (BASE + "memory: lots\n", ["memory", "'lots'", "2G"]),
+    (BASE + "memory: true\n", ["memory", "True"]),
+    (BASE + "smp: 0\n", ["smp", "0", ">= 1"]),
+    (BASE + "smp: two\n", ["smp", "str", "'two'"]),
+    (BASE + "features: [avx2, warp]\n", ["features", "'warp'", "avx, avx2, fma"]),
+    (BASE + "features: avx2\n", ["features", "list of strings"]),
+    (BASE + "firmware: [a]\n", ["firmware", "auto", "{unified: PATH}"]),
+    (BASE + "firmware: {code: a}\n", ["firmware", "{code: PATH, vars: PATH}"]),
+    (BASE + "network: {nic: ne2k}\n", ["network.nic", "'ne2k'", "e1000, virtio-net-pci"]),
+    (BASE + "network: {nic: e1000, mode: tap}\n", ["network.mode", "'tap'", "user"]),
+    (BASE + "network: {nic: e1000, tpye: x}\n", ["network.tpye"]),
+    (BASE + "timeouts: {boot: -1}\n", ["timeouts.boot", "-1"]),
+    (BASE + "timeouts: {bot: 5}\n", ["timeouts.bot", "did you mean 'boot'"]),
+    (BASE + "display: yes please\n", ["display", "true or false"]),
+    (BASE + "extra_args: [-s, 3]\n", ["extra_args", "list of strings"]),
+    (BASE + "fallback: b\n", ["fallback", "itself"]),
+    (BASE + "cpu: 'max; rm -rf /'\n", ["cpu", "invalid CPU model"]),
+    ("accel: tcg\ncpu: max\n", ["kind", "missing required key", "qemu, physical"]),
+    ("kind: qemu\ncpu: max\n", ["accel", "missing required key"]),
+    ("kind: vm\n", ["kind", "'vm'", "qemu, physical"]),
+    ("kind: physical\nphysical: {}\naccel: kvm\n", ["accel", "does not apply to kind "
+                                                    "physical"]),
+    ("- a\n- b\n", ["b.yaml", "mapping", "list"]),
+    (BASE + "memory: [\n", ["b.yaml", "YAML syntax error", "line "]),
+])
+def test_errors_name_file_key_value_and_allowed(tmp_path: Path, text: str,
+                                                needles: list[str]) -> None:
+    message = error_of(tmp_path, text)
+    assert "b.yaml" in message
+    for needle in needles:
+        assert needle in message, (needle, message)
+
+
+def test_yaml_error_line_number(tmp_path: Path) -> None:
+    message = error_of(tmp_path, BASE + "features: [avx\nmemory: 5\n  bad: indent\n")
+    assert "line 4" in message or "line 5" in message or "line 6" in message
+
+
+def test_physical_section_is_opaque(tmp_path: Path) -> None:
+    board = load_board(write(tmp_path, "kind: physical\ndescription: skylake box\n"
+                             "features: [avx2]\nphysical: {serial: {vid: 0x0403}, "
+                             "power: {relay: lcus, channel: 1}}\n"))
+    assert board.kind == "physical" and board.physical is not None
+    assert board.physical["power"] == {"relay": "lcus", "channel": 1}
+
+
+def test_board_paths_first_folder_wins(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    write(a, BASE, "x.yaml")
+    write(b, BASE, "x.yaml")
+    write(b, BASE, "y.yml")
+    write(b, "not a board", "notes.txt")
+    paths = board_paths([a, b, tmp_path / "missing"])
+    assert paths == {"x": a / "x.yaml", "y": b / "y.yml"}
+    assert load_named("y", [a, b]).name == "y"
+    with pytest.raises(ConfigError, match=r"no board file z\.yaml.*x, y"):
+        load_named("z", [a, b])
+
+
+def test_overrides(tmp_path: Path) -> None:
+    board = load_board(write(tmp_path, BASE + "memory: 1G\ntimeouts: {run: 5}\n"))
+    new = with_overrides(board, ["cpu=Skylake-Client", "memory=4096", "accel=kvm",
+                                 "timeouts.boot=60", "display=true", "features=[avx2]",
+                                 "network.nic=rtl8139"])
+    assert (new.cpu, new.memory, new.accel, new.display) == ("Skylake-Client", 4096, "kvm",
+                                                             True)
+    assert new.timeouts.boot == 60 and new.timeouts.run == 5
+    assert new.features == ("avx2",)
+    assert new.network is not None and new.network.nic == "rtl8139"
+    assert board.memory == 1024 and board.cpu == "max"   # the original is untouched
+    assert with_overrides(board, ["memory=2G"]).memory == 2048
+
+
+@pytest.mark.parametrize(("option", "needles"), [
+    ("memroy=4096", ["--bm-set memroy=4096", "did you mean 'memory'"]),
+    ("accel=qemu", ["--bm-set accel=qemu", "accel", "tcg, kvm"]),
+    ("memory=12", ["--bm-set memory=12", "at least 128"]),
+    ("cpu", ["--bm-set cpu", "KEY=VALUE"]),
+])
+def test_override_errors_name_the_option(tmp_path: Path, option: str,
+                                         needles: list[str]) -> None:
+    board = load_board(write(tmp_path, BASE))
+    with pytest.raises(ConfigError) as info:
+        with_overrides(board, [option])
+    for needle in needles:
+        assert needle in str(info.value)
+
+
+def test_overrides_on_board_built_in_code() -> None:
+    board = Board(name="code", accel="tcg", cpu="qemu64", features=("repl",))
+    assert with_overrides(board, ["smp=2"]).smp == 2
+    assert with_overrides(board, ["smp=2"]).features == ("repl",)
+
+
+def test_tcg_fallback() -> None:
+    board = Board(name="k", accel="kvm", cpu="host", fallback="tcg")
+    fallen = tcg_fallback(board)
+    assert (fallen.accel, fallen.cpu, fallen.fallback) == ("tcg", "max", None)
+    assert tcg_fallback(Board(name="k", accel="kvm", cpu="Skylake-Client")).cpu == \
+        "Skylake-Client"
