@@ -127,6 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     params = DecisionParams(min_effect=args.min_effect)
 
     if args.real:
+        if args.real_pool < args.boots + args.baseline_boots:
+            ap.error("--real-pool must hold the baseline and current boots of a 0% comparison")
         start = time.monotonic()
         pool = {
             s: [collect_samples(s, args.repeats) for _ in range(args.real_pool)] for s in slowdowns
@@ -135,8 +137,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         draw = real_draw(pool)
         source = (f"real QEMU TCG boots: {args.real_pool} per slowdown, "
                   f"{time.monotonic() - start:.0f} s; fitted {model}")  # fmt: skip
-        if args.real_pool < args.boots + args.baseline_boots:
-            ap.error("--real-pool must hold the baseline and current boots of a 0% comparison")
     else:
         if args.from_store:
             with open_store(args.from_store) as store:

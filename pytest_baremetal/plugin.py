@@ -35,9 +35,12 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", line)
     try:
         settings = settings_mod.from_config(config)
+        session = BaremetalSession(settings, worker_id())
+        for name in session.target_names:  # bad targets and board files fail before collection
+            session.board(name)
     except BaremetalError as error:
         raise pytest.UsageError(str(error)) from error
-    config.stash[SESSION_KEY] = BaremetalSession(settings, worker_id())
+    config.stash[SESSION_KEY] = session
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

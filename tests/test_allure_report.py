@@ -307,15 +307,15 @@ def test_results_carry_labels_steps_and_attachments(results: Path) -> None:
 
 def test_figures_are_parameters_outside_the_history_id(results: Path, session_dir: Path) -> None:
     tok_s = load_results(results)["test_tok_s_is_measured[qemu-tcg]"]
-    param = next(p for p in tok_s["parameters"] if p["name"] == "decode_tok_s")
-    assert param["value"] == "'25.2 tok/s'" and param["excluded"] is True
+    param = next(p for p in tok_s["parameters"] if p["name"] == "decode_tok_s (tok/s)")
+    assert param["value"] == "25.2" and param["excluded"] is True
     assert "decode_tok_s,25.2,tok/s" in attachment(results, tok_s, "figures recorded")
     again = run_session(session_dir, session_dir / "again", "-k", "tok_s_is_measured",
                         env={"TOK_S_SHIFT": "3"})
     assert again.returncode == 0, again.stdout
     (second,) = load_results(session_dir / "again").values()
-    assert next(p for p in second["parameters"] if p["name"] == "decode_tok_s")["value"] == \
-        "'28.2 tok/s'"
+    assert next(p for p in second["parameters"] if p["name"] == "decode_tok_s (tok/s)")[
+        "value"] == "28.2"
     assert second["historyId"] == tok_s["historyId"]  # trends join the two runs
 
 
@@ -427,14 +427,20 @@ class Chromium:
         missing = [n for n in needles if n not in text]
         raise AssertionError(f"page never showed {missing}; it shows:\n{text[:3000]}")
 
-    def click_text(self, text: str) -> None:
-        """Clicks the innermost element whose text is exactly ``text``."""
-        clicked = self.evaluate(
+    def _on_text(self, text: str, action: str) -> None:
+        """Runs ``action`` (JS on ``el``) on the innermost element whose text is ``text``."""
+        done = self.evaluate(
             "(() => { const all = [...document.querySelectorAll('body *')].filter("
             f"e => e.textContent.trim() === {json.dumps(text)});"
             " const el = all.find(e => ![...e.children].some(c => all.includes(c)));"
-            " if (!el) return false; el.click(); return true; })()")
-        assert clicked, f"nothing to click with the text {text!r}"
+            f" if (!el) return false; {action}; return true; }})()")
+        assert done, f"no element with the text {text!r}"
+
+    def click_text(self, text: str) -> None:
+        self._on_text(text, "el.click()")
+
+    def scroll_to_text(self, text: str) -> None:
+        self._on_text(text, "el.scrollIntoView({block: 'start'})")
 
     def screenshot(self, path: Path) -> Path:
         data = self.call("Page.captureScreenshot", session=True, format="png")["data"]
@@ -523,10 +529,11 @@ def test_report_in_a_browser(results: Path, session_dir: Path, browser: Chromium
     ids = {t["name"]: t["id"] for t in
            json.loads((report / "test-results.json").read_text())["byId"].values()}
     browser.goto(url + "index.html#" + ids["test_tok_s_is_measured[qemu-tcg]"])
-    page = browser.wait_text("decode_tok_s", "25.2 tok/s", "board", "Skylake-Client",
+    page = browser.wait_text("decode_tok_s (tok/s)", "25.2", "board", "Skylake-Client",
                              "console qemu-tcg")
     assert "accelerator" in page and "power on qemu-tcg (tcg)" in page
     browser.click_text("console qemu-tcg")
+    browser.scroll_to_text("console qemu-tcg")
     browser.wait_text("[boot] name=bm-ref-guest version=0.1.0",
                       "[perf] summary repeats=2", "[done] status=ok")
     shot = browser.screenshot(tmp_path / "test-page.png")

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from fixture_guest.fixtures import no_process
 
 from pytest_baremetal.boards import Board, Firmware, load_board, tcg_fallback
 from pytest_baremetal.errors import BootError, ConfigError
@@ -25,8 +24,6 @@ from pytest_baremetal.qemu import reaper
 from pytest_baremetal.qemu.fallback import classify
 from pytest_baremetal.qemu.process import QemuProcess, launch
 
-# fixture_efi, fixture_image, qemu_boot (harmless once tests/conftest.py imports them too)
-pytest_plugins = ["fixture_guest.fixtures"]
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not Path("/usr/bin/qemu-system-x86_64").exists()
@@ -37,6 +34,7 @@ TCG = Board(name="fixture-tcg", accel="tcg", cpu="Skylake-Client", memory=256)
 BOOT = 90.0  # generous: two shared cores, other QEMUs running
 Boot = Callable[..., QemuProcess]
 Image = Callable[[str], Path]
+Gone = Callable[[int], bool]
 kvm_only = pytest.mark.skipif(not os.path.exists("/dev/kvm"),
                               reason="/dev/kvm is absent: no KVM to fail or fall back from")
 
@@ -58,7 +56,8 @@ def read_until(sock: socket.socket, needle: bytes, timeout: float = BOOT) -> byt
     return data
 
 
-def test_boot_to_last_line_and_clean_exit(qemu_boot: Boot, fixture_image: Image) -> None:
+def test_boot_to_last_line_and_clean_exit(process_gone: Gone, qemu_boot: Boot,
+        fixture_image: Image) -> None:
     proc = qemu_boot(TCG, fixture_image("lines 4"))
     assert proc.status() == "prelaunch"        # -S: nothing ran before we attached
     proc.resume()
@@ -70,11 +69,12 @@ def test_boot_to_last_line_and_clean_exit(qemu_boot: Boot, fixture_image: Image)
     assert "SHUTDOWN" in proc.qmp.event_names() if proc.qmp else False
     pid = proc.pid
     assert pid is not None and proc.stop() == 0
-    assert no_process(pid) and pid not in reaper.live()
+    assert process_gone(pid) and pid not in reaper.live()
     assert (proc.log_dir / "qemu.cmdline").read_text().startswith(proc.argv[0])
 
 
-def test_stop_on_a_hung_guest_leaves_nothing(qemu_boot: Boot, fixture_image: Image) -> None:
+def test_stop_on_a_hung_guest_leaves_nothing(process_gone: Gone, qemu_boot: Boot,
+        fixture_image: Image) -> None:
     proc = qemu_boot(TCG, fixture_image("hang"))
     proc.resume()
     read_until(proc.serial_socket, b"[fixture] hanging")
@@ -82,7 +82,7 @@ def test_stop_on_a_hung_guest_leaves_nothing(qemu_boot: Boot, fixture_image: Ima
     pid = proc.pid
     assert pid is not None
     code = proc.stop()
-    assert code is not None and no_process(pid) and pid not in reaper.live()
+    assert code is not None and process_gone(pid) and pid not in reaper.live()
     assert proc.stop() == code                  # idempotent
     assert proc.status() is None
 
@@ -157,22 +157,22 @@ REAPED = textwrap.dedent("""
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_reaper_kills_qemu_when_python_is_signalled(tmp_path: Path, fixture_image: Image,
-                                                    sig: signal.Signals) -> None:
+def test_reaper_kills_qemu_when_python_is_signalled(process_gone: Gone, tmp_path: Path,
+        fixture_image: Image, sig: signal.Signals) -> None:
     child = subprocess.Popen([sys.executable, "-c", REAPED, str(fixture_image("hang")),
                               str(tmp_path)], stdout=subprocess.PIPE, text=True)
     qemu_pid = 0
     try:
         assert child.stdout is not None
         qemu_pid = int(child.stdout.readline())
-        assert not no_process(qemu_pid)
+        assert not process_gone(qemu_pid)
         child.send_signal(sig)
         child.wait(30)
-        assert no_process(qemu_pid)
+        assert process_gone(qemu_pid)
     finally:
         child.kill()
         child.wait()
-        if qemu_pid and not no_process(qemu_pid):
+        if qemu_pid and not process_gone(qemu_pid):
             os.killpg(qemu_pid, signal.SIGKILL)
 
 
@@ -203,7 +203,8 @@ def test_kvm_board_fails_as_recorded_and_falls_back(qemu_boot: Boot, fixture_ima
 
 
 @kvm_only
-def test_kvm_qemu64_pauses_with_internal_error(qemu_boot: Boot, fixture_image: Image) -> None:
+def test_kvm_qemu64_pauses_with_internal_error(process_gone: Gone, qemu_boot: Boot,
+        fixture_image: Image) -> None:
     board = Board(name="kvm-qemu64", accel="kvm", cpu="qemu64", memory=256)
     try:
         proc = qemu_boot(board, fixture_image("lines 1"))
@@ -224,4 +225,4 @@ def test_kvm_qemu64_pauses_with_internal_error(qemu_boot: Boot, fixture_image: I
     pid = proc.pid
     assert pid is not None
     proc.stop()
-    assert no_process(pid)
+    assert process_gone(pid)

@@ -27,12 +27,16 @@ def main() -> None:
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--tokenizer", type=Path, required=True)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--scale", type=float, default=0.02,
+                        help="weight standard deviation (0.02 repeats one letter greedily; "
+                             "0.3 gives varied text, raw byte tokens and invalid UTF-8 included)")
     args = parser.parse_args()
     pieces, scores = byte_vocabulary()
     config = checkpoint.Config(dim=64, hidden_dim=172, n_layers=2, n_heads=4, n_kv_heads=4,
                                vocab_size=len(pieces), seq_len=128)
     args.model.parent.mkdir(parents=True, exist_ok=True)
-    checkpoint.save(args.model, config, checkpoint.random_weights(config, seed=args.seed))
+    weights = checkpoint.random_weights(config, seed=args.seed, scale=args.scale)
+    checkpoint.save(args.model, config, weights)
     tokenizer_file.save(args.tokenizer, pieces, scores)
     print(f"{args.model}: random {config}; {args.tokenizer}: {len(pieces)} pieces")
 

@@ -266,7 +266,7 @@ def _add_boot_steps(dut: DutLike, first_use: bool) -> None:
 
 def record_metric(name: str, value: float, unit: str, trend_png: Path | None = None) -> None:
     """A figure of the current test: a parameter (kept out of the history id) and its trend."""
-    _dynamic.parameter(name, f"{_fmt(value)} {unit}".strip(), excluded=True)
+    _dynamic.parameter(f"{name} ({unit})" if unit else name, float(_fmt(value)), excluded=True)
     if trend_png is not None:
         attach_trend(trend_png, name)
 

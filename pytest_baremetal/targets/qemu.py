@@ -10,10 +10,10 @@ from pathlib import Path
 from pytest_baremetal.boards import Board, tcg_fallback
 from pytest_baremetal.console import Console, SocketTransport
 from pytest_baremetal.dut import BootInfo, Dut
-from pytest_baremetal.errors import BootError
+from pytest_baremetal.errors import BaremetalError, BootError
 from pytest_baremetal.guestconfig import GuestConfig
 from pytest_baremetal.markers import Profile
-from pytest_baremetal.qemu.fallback import STUCK_STATUSES, classify
+from pytest_baremetal.qemu.fallback import FIRMWARE_SILENT, STUCK_STATUSES, classify
 from pytest_baremetal.qemu.process import QemuProcess, launch
 
 DEFAULT_FIRMWARE_TIMEOUT = 30.0
@@ -75,10 +75,20 @@ def _first_output(process: QemuProcess, console: Console, timeout: float) -> str
         return None
     if seen and process.returncode == 0:
         return None  # a quick guest that already powered off
-    return classify(process.stderr_text(), status, seen) or (
-        f"QEMU exited with status {process.returncode}" if process.returncode is not None
-        else f"no console output within {timeout:.0f} s"
-    )
+    return _failure_reason(process.stderr_text(), status, seen, process.returncode) or (
+        f"no console output within {timeout:.0f} s")
+
+
+def _failure_reason(stderr: str, status: str | None, seen: bool,
+                    returncode: int | None) -> str | None:
+    """An accelerator signature if there is one, else what QEMU said when it exited."""
+    reason = classify(stderr, status, seen)
+    if returncode is not None and (reason is None or reason.startswith(FIRMWARE_SILENT)):
+        last = [line for line in stderr.splitlines() if line.strip()][-3:]
+        how = "before the guest ran" if returncode < 0 else f"with status {returncode}"
+        reason = f"QEMU exited {how}: " + (
+            " | ".join(last) or "nothing on stderr")
+    return reason
 
 
 def boot_qemu(board: Board, config: GuestConfig, image: Path, log_dir: Path,
@@ -91,21 +101,29 @@ def boot_qemu(board: Board, config: GuestConfig, image: Path, log_dir: Path,
     while True:
         attempt_dir = log_dir / f"{len(info.attempts) + 1}-{current.accel}"
         info.started_at = time.monotonic()
-        process, console = _start(current, image, attempt_dir, profile, quiet_timeout=None)
-        reason = _first_output(process, console, firmware_timeout)
-        if reason is None:
-            break
-        console.close()
-        process.stop()
-        info.attempts.append(f"{current.accel}: {reason}")
+        stderr_path = attempt_dir / "qemu.stderr"
+        try:
+            process, console = _start(current, image, attempt_dir, profile, quiet_timeout=None)
+        except BaremetalError as error:
+            # QEMU died before the guest could run (KVM aborting on an MSR, say).
+            stderr = stderr_path.read_text(errors="replace") if stderr_path.is_file() else ""
+            reason = _failure_reason(stderr, None, False, returncode=-1) or f"QEMU did not start: {error}"
+        else:
+            reason = _first_output(process, console, firmware_timeout)
+            if reason is None:
+                break
+            console.close()
+            process.stop()
+        if not reason.startswith(f"{current.accel}:"):
+            reason = f"{current.accel}: {reason}"
+        info.attempts.append(reason)
         can_fall_back = current.accel != "tcg" and board.fallback == "tcg"
         if not can_fall_back or not allow_fallback:
             hint = (" (fallback to TCG disabled by --bm-no-fallback)"
                     if can_fall_back and not allow_fallback else "")
             raise BootError(f"{board.name}: {current.accel} could not boot the guest: "
-                            f"{reason}{hint}\nQEMU stderr: {process.stderr_path}\n"
-                            f"console log: {console.log_path}")
-        info.fallback_reason = f"{current.accel}: {reason}"
+                            f"{reason}{hint}\nQEMU stderr: {stderr_path}")
+        info.fallback_reason = reason
         current = tcg_fallback(board)
     info.accelerator = current.accel
     info.argv = list(process.argv)

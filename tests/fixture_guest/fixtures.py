@@ -7,6 +7,7 @@ Fixtures (for tests/conftest.py: ``from fixture_guest.fixtures import *``):
   ``mode.txt`` holds ``mode`` ("lines 5", "hang", "crash", "garbage", "echo"); cached.
 - ``qemu_boot`` (function): ``qemu_boot(board, image, **kw) -> QemuProcess`` started
   paused; every QEMU it started is stopped when the test ends, pass or fail.
+- ``process_gone`` (session): ``process_gone(pid) -> bool`` (gone or a zombie).
 """
 
 from __future__ import annotations
@@ -106,3 +107,8 @@ def no_process(pid: int) -> bool:
     except OSError:
         return True
     return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+@pytest.fixture(scope="session")
+def process_gone() -> Callable[[int], bool]:
+    return no_process
