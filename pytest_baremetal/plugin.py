@@ -12,6 +12,7 @@ from pytest_baremetal import settings as settings_mod
 from pytest_baremetal.dut import Dut
 from pytest_baremetal.errors import BaremetalError
 from pytest_baremetal.host_reference import HostReference
+from pytest_baremetal.perf_tracking import PerfTracker
 from pytest_baremetal.selection import config_from_markers, skip_reason
 from pytest_baremetal.session import BaremetalSession, worker_id
 
@@ -149,7 +150,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     duts = item.stash.get(DUTS_KEY, [])
     if report.failed and duts:
+        session = _session(item.config)
         for dut in duts:
+            if session.perf is not None:
+                session.perf.mark_failed(dut)
             info = dut.info
             text = [f"board {dut.board.name}, accelerator {info.accelerator}"
                     + (f" (fell back: {info.fallback_reason})" if info.fallback_reason else ""),
@@ -170,3 +174,15 @@ def bm_reference(bm_session: BaremetalSession) -> Callable[[Dut], HostReference]
             pytest.skip(f"no host reference for this build: {error}")
 
     return make
+
+
+@pytest.fixture(scope="session")
+def bm_perf(bm_session: BaremetalSession) -> Iterator[PerfTracker]:
+    """Records tok/s samples in the history store and judges them against the baseline."""
+    s = bm_session.settings
+    tracker = PerfTracker(s.history or str(s.root / "reports" / "history.sqlite"),
+                          s.baseline, s.update_baseline, s.release)
+    bm_session.perf = tracker
+    yield tracker
+    bm_session.perf = None
+    tracker.close()

@@ -13,6 +13,7 @@ from pytest_baremetal.dut import Dut
 from pytest_baremetal.errors import ConfigError
 from pytest_baremetal.guestconfig import GuestConfig
 from pytest_baremetal.markers import Profile, load_profile
+from pytest_baremetal.perf_tracking import PerfTracker
 from pytest_baremetal.pool import BootPool
 from pytest_baremetal.settings import Settings
 from pytest_baremetal.targets import boot_board
@@ -29,6 +30,7 @@ class BaremetalSession:
         self._boards: dict[str, Board] = {}
         self.pool = BootPool(self._boot)
         self._boot_serial = 0
+        self.perf: PerfTracker | None = None
 
     # -- boards -----------------------------------------------------------------------------
     @cached_property

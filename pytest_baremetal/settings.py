@@ -29,7 +29,7 @@ class Settings:
     display: bool = False
     log_dir: Path = Path("reports/logs")
     history: str | None = None
-    baseline: str = "last-pass"
+    baseline: str | None = None
     update_baseline: bool = False
     release: str | None = None
 
@@ -63,7 +63,8 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption("--bm-history", metavar="URL", help="performance history: an SQLite "
                     "path or a postgresql:// URL (default reports/history.sqlite).")
     group.addoption("--bm-baseline", metavar="POLICY", default=None,
-                    help="what tok/s is compared with: last-pass, median:N or release:NAME.")
+                    help="what tok/s is compared with: last-pass, median:N (default median:9) "
+                    "or release:NAME.")
     group.addoption("--bm-update-baseline", action="store_true",
                     help="record this run as passing even if it regressed.")
     group.addoption("--bm-release", metavar="NAME",
@@ -139,7 +140,7 @@ def from_config(config: pytest.Config) -> Settings:
         display=bool(opt("--bm-display")),
         log_dir=_path(config, opt("--bm-logs")) or root / "reports" / "logs",
         history=opt("--bm-history"),
-        baseline=opt("--bm-baseline") or "last-pass",
+        baseline=opt("--bm-baseline"),
         update_baseline=bool(opt("--bm-update-baseline")),
         release=opt("--bm-release"),
     )

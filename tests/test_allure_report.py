@@ -381,9 +381,11 @@ class Chromium:
             os.close(fd)
         self._buffer = b""
         self._next = 0
+        self.errors: list[str] = []  # JavaScript exceptions and console errors of the page
         target = self.call("Target.createTarget", url="about:blank")["targetId"]
         self.session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
         self.call("Page.enable", session=True)
+        self.call("Runtime.enable", session=True)
         self.call("Emulation.setDeviceMetricsOverride", session=True, width=width,
                   height=height, deviceScaleFactor=1, mobile=False)
 
@@ -401,6 +403,14 @@ class Chromium:
                 self._buffer += chunk
             raw, self._buffer = self._buffer.split(b"\0", 1)
             reply = json.loads(raw)
+            if reply.get("method") == "Runtime.exceptionThrown":
+                details = reply["params"]["exceptionDetails"]
+                self.errors.append(str(details.get("exception", {}).get("description")
+                                       or details.get("text")))
+            elif reply.get("method") == "Runtime.consoleAPICalled" and \
+                    reply["params"]["type"] in ("error", "warning"):
+                self.errors.append(" ".join(str(a.get("value", a.get("description", "")))
+                                            for a in reply["params"]["args"]))
             if reply.get("id") == self._next:
                 if "error" in reply:
                     raise RuntimeError(f"{method}: {reply['error']}")
@@ -425,7 +435,8 @@ class Chromium:
                 return str(text)
             time.sleep(0.2)
         missing = [n for n in needles if n not in text]
-        raise AssertionError(f"page never showed {missing}; it shows:\n{text[:3000]}")
+        raise AssertionError(f"page never showed {missing}; it shows:\n{text[:3000]}\n"
+                             f"page errors: {self.errors}")
 
     def _on_text(self, text: str, action: str) -> None:
         """Runs ``action`` (JS on ``el``) on the innermost element whose text is ``text``."""
