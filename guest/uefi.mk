@@ -123,6 +123,7 @@ QEMU ?= qemu-system-x86_64
 CPU ?= Skylake-Client
 MACHINE ?= q35
 MEM ?= 1024
+# A unified OVMF image (CODE and VARS in one file), given to -bios.
 OVMF ?= $(firstword $(wildcard /usr/share/ovmf/OVMF.fd /usr/share/qemu/OVMF.fd \
                                /usr/share/OVMF/OVMF.fd))
 # Seconds before QEMU is killed (empty: no limit).
@@ -139,5 +140,6 @@ QEMU_ARGS := -nodefaults -machine $(MACHINE),accel=tcg -cpu $(CPU) -m $(MEM) \
              -serial stdio -display none -vga none -net none -no-reboot
 
 run: image
-	@test -n "$(OVMF)" || { echo "no OVMF firmware found: apt-get install ovmf, or OVMF=path" >&2; exit 1; }
+	@test -n "$(OVMF)" || \
+	    { echo "no OVMF firmware found: apt-get install ovmf, or OVMF=path" >&2; exit 1; }
 	$(if $(TIMEOUT),timeout --foreground $(TIMEOUT)) $(QEMU) $(QEMU_ARGS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from contextlib import AbstractContextManager, nullcontext
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +61,11 @@ class Dut:
         self.build = build
         self.metrics: list[Metric] = []
         self.on_metric: Callable[[Metric], None] | None = None
+        #: wraps every wait in a reporting step (Allure), when a reporter sets it
+        self.on_wait: Callable[[str], AbstractContextManager[object]] | None = None
+
+    def _step(self, what: str) -> AbstractContextManager[object]:
+        return self.on_wait(what) if self.on_wait is not None else nullcontext()
 
     # -- waiting for what the guest prints -------------------------------------------------
     @property
@@ -99,8 +105,10 @@ class Dut:
     def event(self, kind: str, timeout: float | None = None, **fields: object) -> Event:
         """The first event of this kind (with these field values) since power-on; waits."""
         self._require(kind)
-        return self.console.first_event(kind, self.run_timeout if timeout is None else timeout,
-                                        **fields)
+        what = kind + "".join(f" {k}={v}" for k, v in fields.items())
+        with self._step(f"await {what}"):
+            return self.console.first_event(
+                kind, self.run_timeout if timeout is None else timeout, **fields)
 
     def events(self, kind: str) -> list[Event]:
         """Every event of this kind, once the run is over."""
@@ -123,7 +131,8 @@ class Dut:
                     return match
             return None
 
-        result = self._wait(first, f"a line matching {regex.pattern!r}", timeout)
+        with self._step(f"await /{regex.pattern}/"):
+            result = self._wait(first, f"a line matching {regex.pattern!r}", timeout)
         assert isinstance(result, re.Match)
         return result
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from pytest_baremetal import host_reference
+from pytest_baremetal import host_reference, reporting
 from pytest_baremetal import settings as settings_mod
 from pytest_baremetal.dut import Dut
 from pytest_baremetal.errors import BaremetalError
@@ -42,6 +42,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except BaremetalError as error:
         raise pytest.UsageError(str(error)) from error
     config.stash[SESSION_KEY] = session
+    reporting.enable(config)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -139,6 +140,7 @@ def _attach(request: pytest.FixtureRequest, dut: Dut) -> Dut:
     duts = request.node.stash.setdefault(DUTS_KEY, [])
     duts.append(dut)
     dut.on_metric = lambda m: request.node.user_properties.append((m.name, m.value))
+    reporting.on_dut(request.node, dut)
     return dut
 
 

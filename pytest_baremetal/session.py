@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import time
 from functools import cached_property
 from pathlib import Path
 
@@ -88,13 +90,26 @@ class BaremetalSession:
         return config
 
     # -- boots ----------------------------------------------------------------------------
+    @cached_property
+    def run_log_dir(self) -> Path:
+        """This run's folder of boot logs; `latest` points at the newest run."""
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        suffix = "" if self.worker == "main" else f"-{self.worker}"
+        folder = self.settings.log_dir / f"{stamp}-{os.getpid()}{suffix}"
+        folder.mkdir(parents=True, exist_ok=True)
+        latest = self.settings.log_dir / "latest"
+        with contextlib.suppress(OSError):
+            if latest.is_symlink() or not latest.exists():
+                latest.unlink(missing_ok=True)
+                latest.symlink_to(folder.name)
+        return folder
+
     def _boot(self, board_name: str, config: GuestConfig) -> Dut:
         self._boot_serial += 1
         board = self.board(board_name)
         cache = self.settings.log_dir.parent / ".images"
         image = self.build.disk_for(config, cache)
-        suffix = "" if self.worker == "main" else f"-{self.worker}"
-        log_dir = self.settings.log_dir / f"{self._boot_serial:03d}-{board.name}{suffix}"
+        log_dir = self.run_log_dir / f"{self._boot_serial:03d}-{board.name}"
         log_dir.mkdir(parents=True, exist_ok=True)
         (log_dir / "guest-config.txt").write_text(config.render())
         return boot_board(board, config, image, log_dir, self.profile, self.build,

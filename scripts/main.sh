@@ -9,7 +9,8 @@ make -C guest image PYTHON="$PWD/.venv/bin/python"
 args=("$@")
 [ "${#args[@]}" -gt 0 ] || args=(--target=qemu-tcg)
 status=0
-.venv/bin/pytest "${args[@]}" --junitxml=reports/junit.xml || status=$?
-if [ -x scripts/report.sh ]; then bash scripts/report.sh || status=${status:-1}; fi
+.venv/bin/pytest "${args[@]}" --junitxml=reports/junit.xml \
+  --alluredir=reports/allure-results --clean-alluredir || status=$?
+bash scripts/report.sh || { [ "$status" -ne 0 ] || status=1; }
 echo "main: console logs in reports/logs/, JUnit XML in reports/junit.xml"
 exit "$status"

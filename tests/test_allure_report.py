@@ -10,6 +10,7 @@ over the DevTools protocol (a pipe, no port).
 from __future__ import annotations
 
 import base64
+import contextlib
 import fcntl
 import functools
 import http.server
@@ -34,7 +35,8 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ALLURE = ROOT / "node_modules" / ".bin" / "allure"
 
 TRANSCRIPT = (
-    b"\x1b[2J\x1b[01;01H\x1b[=3h\x1b[2J\x1b[01;01HBdsDxe: loading Boot0001 \"UEFI QEMU HARDDISK\"\r\n"
+    b"\x1b[2J\x1b[01;01H\x1b[=3h\x1b[2J\x1b[01;01H"
+    b"BdsDxe: loading Boot0001 \"UEFI QEMU HARDDISK\"\r\n"
     b"BdsDxe: starting Boot0001 \"UEFI QEMU HARDDISK\"\r\n"
     b"[boot] name=bm-ref-guest version=0.1.0 build=3f2a9c1-20250101 platform=uefi "
     b"fw_vendor=\"EDK II\" fw_revision=0x10000 uefi=2.70\r\r\n"
@@ -136,7 +138,8 @@ def boot(tmp, name, script, fallback=None):
             "-drive", f"file={log_dir}/disk.img,format=raw,if=virtio", "-net", "none"]
     info = BootInfo(board=name, accelerator="tcg", requested_accelerator="kvm",
                     fallback_reason=fallback, argv=argv, log_dir=log_dir, started_at=started,
-                    first_output_s=0.4, attempts=["kvm: failed to set MSR 0x10a"] if fallback else [])
+                    first_output_s=0.4,
+                    attempts=["kvm: failed to set MSR 0x10a"] if fallback else [])
     dut = StepDut(board, GuestConfig(), console, Power(), profile, info, None)
     _BOOTS[script] = dut
     return dut
@@ -274,10 +277,12 @@ def test_results_carry_labels_steps_and_attachments(results: Path) -> None:
     labels = labels_of(banner)
     assert labels["board"] == "qemu-tcg" and labels["target"] == "qemu"
     assert labels["accelerator"] == "tcg" and "fallback" not in labels
-    assert labels["cpu"] == "Skylake-Client (GenuineIntel family 6 model 94)"
     assert labels["build"] == "bm-ref-guest 0.1.0 (3f2a9c1-20250101)"
-    assert labels["model"] == "stories260K.bin (296448 params)"
     assert "failure" not in labels
+    # labels come from what the guest printed by the end of the test: this one waited for [done]
+    full = labels_of(by_name["test_tok_s_is_measured[qemu-tcg]"])
+    assert full["cpu"] == "Skylake-Client (GenuineIntel family 6 model 94)"
+    assert full["model"] == "stories260K.bin (296448 params)"
     raw = attachment(results, banner, "console qemu-tcg (raw, timestamped)")
     assert "\x1b[=3h" in raw and raw.splitlines()[0][:13].replace(".", "").strip().isdigit()
     cleaned = attachment(results, banner, "console qemu-tcg")
@@ -383,7 +388,8 @@ class Chromium:
         self._next = 0
         self.errors: list[str] = []  # JavaScript exceptions and console errors of the page
         target = self.call("Target.createTarget", url="about:blank")["targetId"]
-        self.session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+        attached = self.call("Target.attachToTarget", targetId=target, flatten=True)
+        self.session = attached["sessionId"]
         self.call("Page.enable", session=True)
         self.call("Runtime.enable", session=True)
         self.call("Emulation.setDeviceMetricsOverride", session=True, width=width,
@@ -459,10 +465,8 @@ class Chromium:
         return path
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(RuntimeError, OSError):
             self.call("Browser.close")
-        except (RuntimeError, OSError):
-            pass
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -560,3 +564,61 @@ def test_report_in_a_browser(results: Path, session_dir: Path, browser: Chromium
                       "Lab or infrastructure fault")
     browser.goto((report / "index.html").as_uri())
     browser.wait_text("test_banner_names_the_build[qemu-tcg]", "qemu-tcg-noavx")
+
+
+# -- the same report from the real suites, booting the reference guest once ----------------
+
+WIRING = '''
+"""Wires pytest_baremetal.reporting into the plugin, as plugin.py is asked to."""
+import pytest
+from pytest_baremetal import plugin, reporting
+
+
+def pytest_configure(config):
+    reporting.enable(config)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    for dut in item.stash.get(plugin.DUTS_KEY, []):
+        reporting.on_dut(item, dut)
+    return (yield)
+'''
+MODELS = ROOT / "guest" / "models" / "tiny"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (ALLURE.exists() and (MODELS / "model.bin").is_file()
+                         and (MODELS / "tokenizer.bin").is_file()),
+                    reason="needs the reference guest's model (guest/models/tiny) and npm ci")
+def test_report_of_a_real_boot(tmp_path: Path, browser: Chromium,
+                               served: tuple[Path, str]) -> None:
+    """`pytest suites --target=qemu-tcg -k "banner or tok_s"`: one boot, reported and opened."""
+    (tmp_path / "bm_wire_allure.py").write_text(WIRING)
+    results = tmp_path / "allure-results"
+    argv = [str(ROOT / ".venv" / "bin" / "python"), "-m", "pytest", "suites", "-p",
+            "bm_wire_allure", "-p", "no:cacheprovider", "--target=qemu-tcg", "-k",
+            "banner or tok_s", f"--alluredir={results}", f"--bm-logs={tmp_path / 'logs'}",
+            f"--bm-history={tmp_path / 'history.sqlite'}", "-q"]
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=1800,
+                          check=False, env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert "passed" in done.stdout, done.stdout[-3000:] + done.stderr[-3000:]
+    by_name = load_results(results)
+    banner = by_name["test_banner_names_the_build[qemu-tcg]"]
+    assert labels_of(banner)["board"] == "qemu-tcg"
+    assert "[boot] name=" in attachment(results, banner, "console qemu-tcg")
+    report, url = served
+    render(results, report, tmp_path / "allure-history.jsonl")
+    ids = {t["name"]: t["id"] for t in
+           json.loads((report / "test-results.json").read_text())["byId"].values()}
+    browser.goto(url + "index.html")
+    browser.wait_text("qemu-tcg", "test_banner_names_the_build[qemu-tcg]")
+    browser.goto(url + "index.html#" + ids["test_tok_s_against_history[qemu-tcg]"])
+    browser.wait_text("decode_tok_s (tok/s)", "console qemu-tcg")
+    browser.click_text("console qemu-tcg")
+    browser.scroll_to_text("console qemu-tcg")
+    browser.wait_text("[boot] name=bm-ref-guest", "[perf] summary")
+    shot = browser.screenshot(tmp_path / "real-test-page.png")
+    kept = ROOT / "reports" / "screenshots"
+    kept.mkdir(parents=True, exist_ok=True)
+    shutil.copy(shot, kept / "allure-real-boot.png")

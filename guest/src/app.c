@@ -158,6 +158,8 @@ static int run_generation(struct model *m, struct tokenizer *tok, const struct k
                 break;
             if (len == 0)
                 continue;
+            if (bm_streq(repl_line, "/quit"))
+                break;
             out_str("[repl]");
             out_kv_quoted("prompt", repl_line);
             out_end();

@@ -20,6 +20,7 @@ classifier = token embedding.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import re
 import sys
@@ -33,9 +34,9 @@ import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import make_corpus  # noqa: E402
+import make_corpus
 
-from pytest_baremetal.llama import bpe, checkpoint, tokenizer_file  # noqa: E402
+from pytest_baremetal.llama import bpe, checkpoint, tokenizer_file
 
 EPS = 1e-5
 
@@ -44,16 +45,17 @@ EPS = 1e-5
 class Hyper:
     dim: int = 128
     hidden_dim: int = 384
-    n_layers: int = 5
+    n_layers: int = 4
     n_heads: int = 8
     n_kv_heads: int = 4
     vocab_size: int = 1024
     seq_len: int = 256
-    batch: int = 32
-    steps: int = 1500
+    batch: int = 16
+    steps: int = 700
+    threads: int = 1
     lr: float = 3e-3
     min_lr: float = 3e-4
-    warmup: int = 100
+    warmup: int = 50
     weight_decay: float = 0.1
     seed: int = 1337
     corpus_seed: int = 1
@@ -170,9 +172,26 @@ def export(model: Tiny, h: Hyper, path: Path) -> checkpoint.Config:
     return config
 
 
+def load_into(model: Tiny, path: Path) -> None:
+    """Loads a model.bin written by export (round-trip check of the export)."""
+    ck = checkpoint.load(path)
+    w = {k: torch.from_numpy(np.array(v)) for k, v in ck.weights.items()}
+    with torch.no_grad():
+        model.tok.weight.copy_(w["token_embedding"])
+        model.norm.weight.copy_(w["rms_final"])
+        for i, layer in enumerate(model.layers):
+            layer.attention_norm.weight.copy_(w["rms_att"][i])
+            layer.ffn_norm.weight.copy_(w["rms_ffn"][i])
+            for name in ("wq", "wk", "wv", "wo", "w1", "w2", "w3"):
+                getattr(layer, name).weight.copy_(w[name][i])
+
+
 @torch.no_grad()
-def greedy(model: Tiny, vocab: tokenizer_file.Vocabulary, prompt: str, steps: int) -> str:
+def greedy_ids(model: Tiny, vocab: tokenizer_file.Vocabulary, prompt: str,
+               steps: int) -> tuple[list[int], list[int]]:
+    """(prompt ids, generated ids) under the guest's greedy generation rules."""
     ids = bpe.encode(vocab, prompt)
+    prompt_ids = list(ids)
     out: list[int] = []
     for _ in range(steps):
         if len(ids) >= model.h.seq_len:
@@ -183,12 +202,18 @@ def greedy(model: Tiny, vocab: tokenizer_file.Vocabulary, prompt: str, steps: in
             break
         out.append(nxt)
         ids.append(nxt)
-    text = bytearray()
-    prev = ids[len(ids) - len(out) - 1]
-    for token in out:
-        text += bpe.decode_piece(vocab, prev, token)
-        prev = token
-    return text.decode("utf-8", errors="replace")
+    return prompt_ids, out
+
+
+def write_samples(model: Tiny, vocab: tokenizer_file.Vocabulary, path: Path) -> None:
+    """samples.json: torch's greedy ids and text for PROMPTS (64 steps), for tests."""
+    samples = []
+    for prompt in PROMPTS:
+        prompt_ids, out = greedy_ids(model, vocab, prompt, 64)
+        text = bpe.decode(vocab, out, prev_id=prompt_ids[-1]).decode("utf-8", "replace")
+        samples.append({"prompt": prompt, "prompt_ids": prompt_ids, "ids": out, "text": text})
+        print(f"sample: {prompt!r} -> {text!r}", flush=True)
+    path.write_text(json.dumps(samples, indent=1) + "\n", encoding="utf-8")
 
 
 def lr_at(h: Hyper, step: int) -> float:
@@ -204,17 +229,31 @@ PROMPTS = ["Once upon a time", "Lily and her dog", "One day, Tom", "The little c
 def main() -> int:
     parser = argparse.ArgumentParser(description="train the tiny story model")
     parser.add_argument("--out", type=Path, default=Path("guest/models/tiny"))
+    parser.add_argument("--samples-only", action="store_true",
+                        help="load OUT/model.bin and OUT/tokenizer.bin, rewrite samples.json")
     defaults = Hyper()
     for key, value in asdict(defaults).items():
         parser.add_argument("--" + key.replace("_", "-"), type=type(value), default=value)
     args = parser.parse_args()
     h = Hyper(**{k: getattr(args, k) for k in asdict(defaults)})
 
-    torch.set_num_threads(2)
+    # One thread: on the shared 2-core machine two threads ran 2.5x slower than one.
+    torch.set_num_threads(h.threads)
     torch.set_num_interop_threads(1)
     torch.manual_seed(h.seed)
     torch.use_deterministic_algorithms(True)
     print("hyper-parameters:", asdict(h), flush=True)
+    if args.samples_only:
+        config = checkpoint.read_config(args.out / "model.bin")
+        h.dim, h.hidden_dim, h.n_layers = config.dim, config.hidden_dim, config.n_layers
+        h.n_heads, h.n_kv_heads = config.n_heads, config.n_kv_heads
+        h.vocab_size, h.seq_len = config.vocab_size, config.seq_len
+        model = Tiny(h)
+        load_into(model, args.out / "model.bin")
+        model.eval()
+        vocab = tokenizer_file.load(args.out / "tokenizer.bin", h.vocab_size)
+        write_samples(model, vocab, args.out / "samples.json")
+        return 0
 
     start = time.time()
     stories = make_corpus.generate(h.corpus_seed, h.corpus_mb)
@@ -274,7 +313,7 @@ def main() -> int:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
-        loss_value = float(loss)
+        loss_value = loss.item()
         if step % 50 == 0 or step == h.steps - 1:
             elapsed = time.time() - train_start
             print(f"step {step:5d} loss {loss_value:.4f} lr {lr_at(h, step):.2e} "
@@ -293,8 +332,11 @@ def main() -> int:
     (args.out / "words.txt").write_text("\n".join(words) + "\n", encoding="utf-8")
     print(f"wrote {args.out / 'model.bin'} ({config.file_size()} bytes, "
           f"{config.param_count()} params), {args.out / 'tokenizer.bin'}, words.txt")
-    for prompt in PROMPTS:
-        print(f"sample: {prompt!r} -> {greedy(model, vocab, prompt, 64)!r}", flush=True)
+    # samples from the exported file, which also checks the export round trip
+    exported = Tiny(h)
+    load_into(exported, args.out / "model.bin")
+    exported.eval()
+    write_samples(exported, vocab, args.out / "samples.json")
     return 0
 
 

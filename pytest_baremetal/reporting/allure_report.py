@@ -240,7 +240,7 @@ def _boot_steps(dut: DutLike, first_use: bool) -> None:
 
 
 def _add_boot_steps(dut: DutLike, first_use: bool) -> None:
-    """Power on -> first output -> banner -> done."""
+    """Power on -> first output -> banner -> done (the console log opens at power-on)."""
     info, console = dut.info, dut.console
     t0 = getattr(getattr(console, "log", None), "t0", None) or info.started_at
     if not t0:
@@ -249,9 +249,8 @@ def _add_boot_steps(dut: DutLike, first_use: bool) -> None:
     shared = {} if first_use else {"boot": "shared: booted for an earlier test"}
     first = info.first_output_s
     first_ms = base + int(first * 1000) if first is not None else base
-    add_step(f"power on {dut.board.name} ({info.accelerator})", _ms(info.started_at or t0),
-             first_ms, params={**shared, "first output after": f"{first:.2f} s"}
-             if first is not None else shared)
+    params = {**shared, "first output after": f"{first:.2f} s"} if first is not None else shared
+    add_step(f"power on {dut.board.name} ({info.accelerator})", base, first_ms, params=params)
     events = list(console.events)
     boot = _first(events, "boot")
     if boot is not None:

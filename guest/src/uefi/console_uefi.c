@@ -29,6 +29,12 @@ static void serial_write(const char *bytes, size_t len)
     while (len > 0) {
         UINTN chunk = len;
         EFI_STATUS status = serial->Write(serial, &chunk, (void *)bytes);
+        /* EDK2's 16550 driver (PciSioSerialDxe, what OVMF and most PCs use) queues a byte
+         * in its transmit FIFO before waiting for the UART, and on EFI_TIMEOUT leaves it
+         * there (it is sent later) while not counting it. Resending it printed it twice
+         * (seen under a loaded TCG host), so the byte that timed out counts as sent. */
+        if (status == EFI_TIMEOUT && chunk < len)
+            chunk++;
         if (chunk > len)
             chunk = len;
         bytes += chunk;
@@ -149,7 +155,7 @@ static size_t put_typed(CHAR16 c, char *out, size_t room)
 }
 
 /* A line that is not valid UTF-8 (Latin-1 bytes, a sequence cut by the buffer end)
- * gets '?' for each byte that does not start a valid sequence, so the core only sees valid text. */
+ * gets '?' for each byte that does not start a valid sequence: the core sees valid text. */
 static void repair_utf8(char *buf, size_t len)
 {
     const unsigned char *s = (const unsigned char *)buf;
@@ -187,6 +193,8 @@ int plat_read_line(char *buf, size_t cap)
         CHAR16 c = key.UnicodeChar;
         if (c == 0)
             continue; /* a scan code (arrows, function keys): ignored */
+        if (c == 0x04 && len == 0)
+            return -1; /* Ctrl-D (EOT) on an empty line: the host closes the console */
         if (c == '\n' && last_terminator == '\r' && len == 0) {
             last_terminator = 0;
             continue;
@@ -207,6 +215,8 @@ int plat_read_line(char *buf, size_t cap)
             buf[len] = 0;
             continue;
         }
+        if (c < 0x20 && c != '\t')
+            continue; /* other control characters are not text */
         len += put_typed(c, buf + len, cap - 1 - len);
         buf[len] = 0;
     }
