@@ -40,7 +40,7 @@ def test_default_board(tmp_path: Path) -> None:
     assert value(argv, "-display") == ["none"] and value(argv, "-vga") == ["none"]
     assert value(argv, "-net") == ["none"] and value(argv, "-monitor") == ["none"]
     assert "-device" in argv and "ide-hd,drive=disk0,bootindex=0" in argv
-    assert "file=/img/disk.img,format=raw,if=none,id=disk0" in value(argv, "-drive")
+    assert "file=/img/disk.img,format=raw,if=none,id=disk0,snapshot=on" in value(argv, "-drive")
 
 
 def test_sockets_are_clients(tmp_path: Path) -> None:
@@ -85,7 +85,7 @@ def test_extra_args_last_and_never_split(tmp_path: Path) -> None:
 def test_commas_in_paths_are_escaped(tmp_path: Path) -> None:
     argv = build(Board(name="t"), Path("/a,b/disk.img"), "/s,1.sock", "/q.sock", tmp_path,
                  firmware=UNIFIED, binary="qemu")
-    assert "file=/a,,b/disk.img,format=raw,if=none,id=disk0" in argv
+    assert "file=/a,,b/disk.img,format=raw,if=none,id=disk0,snapshot=on" in argv
     assert "socket,id=serial0,path=/s,,1.sock" in argv
 
 

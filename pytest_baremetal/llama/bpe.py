@@ -300,9 +300,9 @@ def train(texts: Iterable[str], vocab_size: int, min_pair_count: int = 2) -> Voc
 
     n_merges = len(merge_ranks)
     for token_id, rank in merge_ranks.items():
-        scores[token_id] = -float(rank)
+        scores[token_id] = float(-rank)
     first_char = len(SPECIAL_PIECES) + 256
     for offset in range(len(chars)):
-        scores[first_char + offset] = -float(n_merges + offset)
+        scores[first_char + offset] = float(-(n_merges + offset))
     max_len = max(len(p) for p in pieces)
     return Vocabulary(tuple(pieces), tuple(scores), max_len)

@@ -89,7 +89,9 @@ def disk_args(image: Path, bus: str) -> list[str]:
     if bus not in DISK_BUSES:
         raise ConfigError("disk", "bus", f"invalid disk bus {bus!r}", allowed=DISK_BUSES)
     device = "ide-hd" if bus == "ide" else "virtio-blk-pci"
-    return ["-drive", f"file={opt(image)},format=raw,if=none,id=disk0",
+    # snapshot=on: the image is opened read-only (writes go to a throwaway overlay), so
+    # several QEMUs (xdist workers) can boot one cached image without a lock conflict.
+    return ["-drive", f"file={opt(image)},format=raw,if=none,id=disk0,snapshot=on",
             "-device", f"{device},drive=disk0,bootindex=0"]
 
 
