@@ -94,24 +94,16 @@ endif
 # ---- disk image -------------------------------------------------------------------
 UEFI_PYTHON := $(if $(wildcard $(REPO_ROOT)/.venv/bin/python),$(REPO_ROOT)/.venv/bin/python,python3)
 
-DEFAULT_MODEL := $(UEFI_MK_DIR)/models/tiny/model.bin
-DEFAULT_TOKENIZER := $(UEFI_MK_DIR)/models/tiny/tokenizer.bin
-RANDOM_MODEL := $(BUILD)/random/model.bin
-RANDOM_TOKENIZER := $(BUILD)/random/tokenizer.bin
-# The trained tiny model when it exists, else a small random checkpoint built here.
-MODEL ?= $(if $(wildcard $(DEFAULT_MODEL)),$(DEFAULT_MODEL),$(RANDOM_MODEL))
-TOKENIZER ?= $(if $(wildcard $(DEFAULT_TOKENIZER)),$(DEFAULT_TOKENIZER),$(RANDOM_TOKENIZER))
+# The shipped trained model (guest/models/tiny); any llama2.c checkpoint works, e.g. one from
+# tools/make_checkpoint.py --shape 15M.
+MODEL ?= $(UEFI_MK_DIR)/models/tiny/model.bin
+TOKENIZER ?= $(UEFI_MK_DIR)/models/tiny/tokenizer.bin
 # An optional run.cfg copied to the root of the ESP (none: the guest's defaults).
 RUN_CFG ?=
 IMAGE_SIZE_MIB ?=
 
 IMAGE_FILES := --file model.bin=$(MODEL) --file tokenizer.bin=$(TOKENIZER) \
                $(if $(RUN_CFG),--file run.cfg=$(RUN_CFG))
-
-$(RANDOM_MODEL) $(RANDOM_TOKENIZER) &: $(UEFI_MK_DIR)/tools/random_model.py
-	@mkdir -p $(dir $(RANDOM_MODEL))
-	PYTHONPATH=$(REPO_ROOT) $(UEFI_PYTHON) $(UEFI_MK_DIR)/tools/random_model.py \
-	    --model $(RANDOM_MODEL) --tokenizer $(RANDOM_TOKENIZER)
 
 # Always recomposed: the image is cheap and its inputs can come from anywhere.
 image: $(EFI_APP) $(MODEL) $(TOKENIZER) $(RUN_CFG)

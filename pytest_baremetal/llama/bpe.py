@@ -9,7 +9,11 @@ applies the merges in the order they were learned. Code-point pieces score below
 special and byte tokens score 0 (none of them can be formed by concatenating other pieces).
 
 :func:`encode` and :func:`decode_piece` follow guest/MARKERS.md ("Algorithms a host reference
-must reproduce") and so llama2.c's ``encode`` and ``decode``.
+must reproduce") and guest/src/tokenizer.c, i.e. llama2.c's ``encode`` and ``decode`` with
+three differences for malformed vocabularies only: no dummy prefix when there is no ``" "``
+piece (llama2.c adds id -1), ``<unk>`` for a byte token the vocabulary lacks, and no -1e10
+floor on merge scores. Byte tokens take part in merges by their piece text (``<0x61>``), as
+in llama2.c.
 """
 
 from __future__ import annotations
@@ -24,9 +28,6 @@ from pytest_baremetal.llama.tokenizer_file import BOS, BYTE_BASE, Vocabulary
 
 UNK = 0
 SPECIAL_PIECES = (b"<unk>", b"<s>", b"</s>")
-# llama2.c starts its search for the best pair at this score: pairs scoring at or below it
-# never merge.
-MIN_MERGE_SCORE = -1e10
 _BYTE_PIECE = re.compile(rb"<0x([0-9A-Fa-f]{2})>")
 # Pre-tokenization used for training: an optional leading space, then a run of one class
 # (ASCII letters, digits, anything else but space), or a lone space. Learned pieces never
@@ -67,16 +68,20 @@ def _initial_tokens(index: _Index, text: str, bos: bool, dummy_prefix: bool = Tr
     ids = index.ids
     tokens: list[int] = [BOS] if bos else []
     if text and dummy_prefix:
-        # The dummy prefix. llama2.c assumes the vocabulary has a " " piece; when it has
-        # none we fall back to the byte token, like any other code point.
-        tokens.append(ids.get(b" ", BYTE_BASE + 0x20))
+        # The dummy prefix; like the guest (guest/src/tokenizer.c), nothing is added when the
+        # vocabulary has no " " piece (llama2.c would add id -1).
+        space = ids.get(b" ")
+        if space is not None:
+            tokens.append(space)
+    size = len(index.vocab)
     for char in text:
         raw = char.encode("utf-8")
         found = ids.get(raw)
         if found is not None:
             tokens.append(found)
         else:
-            tokens.extend(BYTE_BASE + byte for byte in raw)
+            # byte fallback; <unk> when a (tiny) vocabulary lacks the byte token, as the guest
+            tokens.extend(BYTE_BASE + byte if BYTE_BASE + byte < size else UNK for byte in raw)
     return tokens
 
 
@@ -110,7 +115,7 @@ def _encode(vocab: Vocabulary, text: str, bos: bool, dummy_prefix: bool) -> list
         if right >= n:
             return None
         merged = ids.get(pieces[token[left]] + pieces[token[right]])
-        if merged is None or not scores[merged] > MIN_MERGE_SCORE:
+        if merged is None:
             return None
         return (-scores[merged], left, version[left], right, version[right], merged)
 
@@ -151,16 +156,18 @@ def _encode(vocab: Vocabulary, text: str, bos: bool, dummy_prefix: bool) -> list
 
 
 def encode_naive(vocab: Vocabulary, text: str, bos: bool = True) -> list[int]:
-    """A literal transcription of llama2.c's quadratic merge loop (a test oracle)."""
+    """A literal transcription of the guest's (llama2.c's) quadratic merge loop, a test
+    oracle. Unlike llama2.c, which starts from a best score of -1e10, any score merges (as
+    in MARKERS.md and guest/src/tokenizer.c)."""
     index = _index(vocab)
     tokens = _initial_tokens(index, text, bos)
     while True:
-        best_score = MIN_MERGE_SCORE
+        best_score = 0.0
         best_id = -1
         best_at = -1
         for i in range(len(tokens) - 1):
             merged = index.ids.get(vocab.pieces[tokens[i]] + vocab.pieces[tokens[i + 1]])
-            if merged is not None and vocab.scores[merged] > best_score:
+            if merged is not None and (best_id < 0 or vocab.scores[merged] > best_score):
                 best_score = vocab.scores[merged]
                 best_id = merged
                 best_at = i
