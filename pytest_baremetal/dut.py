@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 import time
-from contextlib import AbstractContextManager, nullcontext
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -90,7 +90,8 @@ class Dut:
                     return value
                 raise ConsoleClosed(self._message(f"the console closed while waiting for {what}"))
             if time.monotonic() >= deadline:
-                raise ExpectTimeout(self._message(f"timed out after {limit:.0f} s waiting for {what}"))
+                raise ExpectTimeout(
+                    self._message(f"timed out after {limit:.0f} s waiting for {what}"))
             self.console.wait_for_output(min(0.5, max(0.0, deadline - time.monotonic())))
 
     def _message(self, headline: str) -> str:

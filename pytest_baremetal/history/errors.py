@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pytest_baremetal.errors import BaremetalError
 
-class HistoryError(Exception):
+
+class HistoryError(BaremetalError):
     """A history store that cannot be opened, read or written; the message says which."""

@@ -51,7 +51,8 @@ class Config:
             if value <= 0:
                 raise CheckpointError(f"{where}: {key}={value} must be positive")
         if self.dim % self.n_heads:
-            raise CheckpointError(f"{where}: dim={self.dim} is not a multiple of n_heads={self.n_heads}")
+            raise CheckpointError(
+                f"{where}: dim={self.dim} is not a multiple of n_heads={self.n_heads}")
         if self.head_size % 2:
             raise CheckpointError(f"{where}: head size {self.head_size} must be even for RoPE")
         if self.n_heads % self.n_kv_heads:

@@ -58,6 +58,6 @@ def save(path: Path | str, pieces: list[bytes], scores: list[float]) -> None:
     max_len = max((len(p) for p in pieces), default=0)
     with open(path, "wb") as f:
         f.write(struct.pack("<i", max_len))
-        for piece, score in zip(pieces, scores):
+        for piece, score in zip(pieces, scores, strict=True):
             f.write(struct.pack("<fi", score, len(piece)))
             f.write(piece)

@@ -107,11 +107,13 @@ def boot_qemu(board: Board, config: GuestConfig, image: Path, log_dir: Path,
         except BaremetalError as error:
             # QEMU died before the guest could run (KVM aborting on an MSR, say).
             stderr = stderr_path.read_text(errors="replace") if stderr_path.is_file() else ""
-            reason = _failure_reason(stderr, None, False, returncode=-1) or f"QEMU did not start: {error}"
+            reason = (_failure_reason(stderr, None, False, returncode=-1)
+                      or f"QEMU did not start: {error}")
         else:
-            reason = _first_output(process, console, firmware_timeout)
-            if reason is None:
+            first = _first_output(process, console, firmware_timeout)
+            if first is None:
                 break
+            reason = first
             console.close()
             process.stop()
         if not reason.startswith(f"{current.accel}:"):

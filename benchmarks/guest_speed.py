@@ -1,0 +1,346 @@
+"""Decode speed of the reference guest: host build, QEMU TCG, and boot to first token.
+
+Prints, from ONE run (the machine is shared: compare ratios measured together, not across
+runs; there are no timed assertions):
+
+  (a) the host build (guest/build/host/bm-guest) on a random 15M-shaped checkpoint (dim 288,
+      hidden 768, 6 layers, 6 heads, 6 kv heads, vocab 32000, seq 256), kernel=avx2 and
+      kernel=portable: decode tok/s medians over N processes, their ratio, GFLOP/s taken as
+      2 x params FLOP per token;
+  (b) the UEFI guest under QEMU TCG, booted through the plugin's own machinery
+      (BaremetalSession -> pool.fresh -> dut.wait_done / dut.events('perf')): board
+      qemu-tcg (-cpu Skylake-Client) with kernel=avx2, board qemu-tcg-noavx (-cpu qemu64,
+      portable kernel), and qemu-tcg with kernel=portable (same CPU model, other kernel),
+      medians over N boots; the TCG / host slowdown;
+  (c) boot to first token on qemu-tcg, shipped tiny model and the 15M model.
+
+Boots of the different kinds alternate (round 1: every kind, round 2: ...) so drifting host
+load hits them alike. The 15M checkpoint is written once with guest/tools/make_checkpoint.py
+into guest/build/speed15m/ (not in git) and reused.
+
+    .venv/bin/python benchmarks/guest_speed.py                   # defaults: ~6 min
+    .venv/bin/python benchmarks/guest_speed.py --boots 5 --host-runs 7 --kernel-bench
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pytest_baremetal.build_under_test import reference_guest  # noqa: E402
+from pytest_baremetal.dut import Dut  # noqa: E402
+from pytest_baremetal.guestconfig import GuestConfig  # noqa: E402
+from pytest_baremetal.session import BaremetalSession  # noqa: E402
+from pytest_baremetal.settings import Settings  # noqa: E402
+
+GUEST = ROOT / "guest"
+HOST_GUEST = GUEST / "build" / "host" / "bm-guest"
+KERNEL_BENCH = GUEST / "build" / "host" / "kernel-bench"
+MODEL_15M = GUEST / "build" / "speed15m"
+MODEL_15M_BYTES = 60_816_028  # the 15M shape with a shared classifier
+PERF_RE = re.compile(r"^\[perf\] repeat=\S+ .*decode_tok_s=([\d.]+)", re.M)
+PARAMS_RE = re.compile(r"^\[model\] .*params=(\d+)", re.M)
+KERNEL_RE = re.compile(r"^\[cpu\] kernel=(\S+) reason=(\S+)", re.M)
+
+
+# -- helpers ----------------------------------------------------------------------------------
+def cv(values: Sequence[float]) -> float:
+    """Coefficient of variation (sample standard deviation / mean); 0 for one value."""
+    if len(values) < 2:
+        return 0.0
+    return statistics.stdev(values) / statistics.fmean(values)
+
+
+def spread(values: Sequence[float], fmt: str = "{:.2f}") -> str:
+    return f"{fmt.format(min(values))}..{fmt.format(max(values))}"
+
+
+def ensure_15m_model() -> Path:
+    """guest/build/speed15m/{model,tokenizer}.bin, written once by make_checkpoint.py."""
+    model = MODEL_15M / "model.bin"
+    if (not model.is_file() or model.stat().st_size != MODEL_15M_BYTES
+            or not (MODEL_15M / "tokenizer.bin").is_file()):
+        subprocess.run([sys.executable, str(GUEST / "tools" / "make_checkpoint.py"),
+                        "--shape", "15M", "--out", str(MODEL_15M)], check=True,
+                       stdout=subprocess.DEVNULL)
+    return MODEL_15M
+
+
+# -- (a) the host build ---------------------------------------------------------------------
+@dataclass
+class HostRun:
+    speeds: list[float]
+    kernel: str
+    params: int
+
+
+def host_run(kernel: str, repeats: int, steps: int, work: Path) -> HostRun:
+    """One process of the host build on the 15M model; its per-repeat decode tok/s."""
+    cfg = work / f"{kernel}.cfg"
+    cfg.write_text(f"bench=0\nkernel={kernel}\nrepeats={repeats}\nsteps={steps}\n"
+                   f"model=model.bin\ntokenizer=tokenizer.bin\n")
+    # the host build reads the model beside its run.cfg: link the cached files there once
+    for name in ("model.bin", "tokenizer.bin"):
+        link = work / name
+        if not link.exists():
+            link.symlink_to(MODEL_15M / name)
+    out = subprocess.run([str(HOST_GUEST), str(cfg)], capture_output=True, text=True,
+                         check=True).stdout
+    used = KERNEL_RE.search(out)
+    params = PARAMS_RE.search(out)
+    speeds = [float(v) for v in PERF_RE.findall(out)]
+    if not speeds or used is None or params is None:
+        raise RuntimeError(f"host build printed no [perf]/[model]/kernel line:\n{out[-2000:]}")
+    return HostRun(speeds, f"{used.group(1)} ({used.group(2)})", int(params.group(1)))
+
+
+# -- (b), (c) boots under QEMU TCG ------------------------------------------------------------
+@dataclass
+class Boot:
+    """What one boot measured. Times in seconds; `t_*` are since the boot was asked for."""
+
+    speeds: list[float]            # decode_tok_s of every repeat
+    kernel: str
+    params: int
+    t_console: float               # console log opened (QEMU spawned, paused, connected)
+    t_first_byte: float            # the firmware's first console byte
+    t_boot_line: float             # the guest's [boot] line
+    t_model_line: float            # [model]: checkpoint read and validated
+    t_gen_begin: float             # [gen] begin repeat=1 (prefill starts right after)
+    t_first_token_guest: float     # t_gen_begin + [perf] first_token_ms of repeat 1
+    t_first_token_host: float      # arrival of the first generated text line's first byte
+    t_done: float                  # the [done] line
+    wall: float                    # asked for the boot -> QEMU gone (dut.close returned)
+
+
+@dataclass
+class Kind:
+    label: str
+    board: str
+    model: str                     # "15M" or "tiny"
+    config: dict[str, object]
+    boots: list[Boot] = field(default_factory=list)
+
+    def speed_medians(self) -> list[float]:
+        return [statistics.median(b.speeds) for b in self.boots]
+
+
+def measure_boot(session: BaremetalSession, board: str, config: GuestConfig) -> Boot:
+    """Boots once through the plugin and reads the times off the console's line stamps."""
+    asked = time.monotonic()
+    dut: Dut = session.pool.fresh(board, config)
+    try:
+        dut.wait_done(timeout=900)
+        t0 = dut.console.log.t0 - asked  # console time 0, in seconds since the ask
+        perf = dut.events("perf")
+        model = dut.event("model", timeout=0)
+        begin = dut.event("gen_begin", timeout=0, repeat=1)
+        kernel = dut.event("kernel", timeout=0)
+        done = dut.event("done", timeout=0)
+        boot_line = dut.event("boot", timeout=0)
+        first_byte = dut.console.first_byte_time
+        # the first generated token: the first console line after `[gen] begin repeat=1`
+        # (a line keeps the arrival time of its first byte, so a line of text is stamped
+        # when its first piece arrived)
+        lines = list(dut.console.lines)
+        start = next(i for i, line in enumerate(lines) if line.text.startswith("[gen] begin"))
+        first_text = lines[start + 1]
+        if first_text.text.startswith("[gen] end"):
+            raise RuntimeError(f"no token generated: {dut.log_path}")
+        first_token_ms = perf[0].fields["first_token_ms"]
+        assert isinstance(first_token_ms, float)
+        speeds = [float(e.fields["decode_tok_s"]) for e in perf]  # type: ignore[arg-type]
+        boot = Boot(
+            speeds=speeds,
+            kernel=f"{kernel.fields['kernel']} ({kernel.fields['reason']})",
+            params=int(model.fields["params"]),  # type: ignore[call-overload]
+            t_console=t0,
+            t_first_byte=t0 + (first_byte or 0.0),
+            t_boot_line=t0 + boot_line.time,
+            t_model_line=t0 + model.time,
+            t_gen_begin=t0 + begin.time,
+            t_first_token_guest=t0 + begin.time + first_token_ms / 1000.0,
+            t_first_token_host=t0 + first_text.time,
+            t_done=t0 + done.time,
+            wall=0.0,
+        )
+    finally:
+        dut.close()
+    boot.wall = time.monotonic() - asked
+    return boot
+
+
+def precompose(session: BaremetalSession, config: GuestConfig) -> None:
+    """Composes (and caches) the disk image of a configuration outside the timings."""
+    session.build.disk_for(config, session.settings.log_dir.parent / ".images")
+
+
+# -- the report -------------------------------------------------------------------------------
+def print_host(host: dict[str, list[HostRun]], steps: int, repeats: int) -> dict[str, float]:
+    params = next(iter(host.values()))[0].params
+    flop = 2 * params
+    runs = len(next(iter(host.values())))
+    print(f"(a) host build, 15M-shaped random model ({params:,} params, {flop / 1e6:.1f} MFLOP "
+          f"per token = 2 x params), {runs} processes per kernel, {repeats} repeats x "
+          f"{steps} steps each")
+    print(f"    {'kernel':<10} {'used':<18} {'decode tok/s':>12} {'run spread':>16} "
+          f"{'repeat CV':>9} {'GFLOP/s':>8}")
+    medians: dict[str, float] = {}
+    for kernel, runs_ in host.items():
+        per_run = [statistics.median(r.speeds) for r in runs_]
+        med = statistics.median(per_run)
+        medians[kernel] = med
+        rcv = statistics.median(cv(r.speeds) for r in runs_)
+        print(f"    {kernel:<10} {runs_[0].kernel:<18} {med:>12.1f} "
+              f"{spread(per_run, '{:.1f}'):>16} {rcv:>9.1%} {med * flop / 1e9:>8.2f}")
+    print(f"    avx2 / portable: {medians['avx2'] / medians['portable']:.2f}x   "
+          f"(weights streamed per token: {MODEL_15M_BYTES / 1e6:.1f} MB -> "
+          f"{medians['avx2'] * MODEL_15M_BYTES / 1e9:.1f} GB/s at the avx2 rate)")
+    return medians
+
+
+def print_tcg(kinds: list[Kind], host: dict[str, float]) -> dict[str, float]:
+    print(f"(b) UEFI guest under QEMU TCG, 15M model, booted through BaremetalSession; "
+          f"{len(kinds[0].boots)} boots per row; tok/s = median over boots of each boot's "
+          "median over its repeats")
+    print(f"    {'board':<15} {'kernel':<18} {'decode tok/s':>12} {'boot spread':>14} "
+          f"{'repeat CV':>9} {'boot CV':>8} {'GFLOP/s':>8} {'host/TCG':>9}")
+    medians: dict[str, float] = {}
+    for kind in kinds:
+        per_boot = kind.speed_medians()
+        med = statistics.median(per_boot)
+        medians[kind.label] = med
+        rcv = statistics.median(cv(b.speeds) for b in kind.boots)
+        flop = 2 * kind.boots[0].params
+        ref = host["avx2"] if "avx2" in kind.boots[0].kernel else host["portable"]
+        print(f"    {kind.board:<15} {kind.boots[0].kernel:<18} {med:>12.2f} "
+              f"{spread(per_boot):>14} {rcv:>9.1%} {cv(per_boot):>8.1%} "
+              f"{med * flop / 1e9:>8.3f} {ref / med:>8.0f}x")
+    return medians
+
+
+def print_first_token(kinds: list[Kind]) -> None:
+    print("(c) boot to first token on qemu-tcg (seconds since the boot was asked for: "
+          "pool.fresh() called, disk image already composed and cached); medians over boots")
+    cols = [("console", "t_console"), ("fw byte", "t_first_byte"), ("[boot]", "t_boot_line"),
+            ("[model]", "t_model_line"), ("gen begin", "t_gen_begin"),
+            ("1st tok", "t_first_token_guest"), ("1st tok*", "t_first_token_host"),
+            ("[done]", "t_done")]
+    print(f"    {'model':<6} {'boots':>5} " + " ".join(f"{c:>9}" for c, _ in cols)
+          + f" {'1st tok spread':>15}")
+    for kind in kinds:
+        vals = [statistics.median(getattr(b, attr) for b in kind.boots) for _, attr in cols]
+        tok = [b.t_first_token_guest for b in kind.boots]
+        print(f"    {kind.model:<6} {len(kind.boots):>5} "
+              + " ".join(f"{v:>9.2f}" for v in vals) + f" {spread(tok):>15}")
+    print("    console: QEMU spawned paused, serial+QMP connected, console log opened (its "
+          "time 0);\n"
+          "    fw byte: the firmware's first console byte; [boot]/[model]/gen begin/[done]: "
+          "the time stamp\n"
+          "    of that console line (its first byte); 1st tok = `[gen] begin repeat=1` stamp + "
+          "`[perf] first_token_ms`\n"
+          "    (prefill of the prompt + the first forward pass, timed by the guest's TSC); "
+          "1st tok* = the host-side\n"
+          "    arrival of the first generated text line (cross-check; includes the serial "
+          "path).")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--host-runs", type=int, default=5, help="host processes per kernel (5)")
+    ap.add_argument("--host-repeats", type=int, default=3, help="repeats per host process (3)")
+    ap.add_argument("--host-steps", type=int, default=200, help="steps on the host (200)")
+    ap.add_argument("--boots", type=int, default=3, help="TCG boots per row (3)")
+    ap.add_argument("--tcg-repeats", type=int, default=3, help="repeats per TCG boot (3)")
+    ap.add_argument("--tcg-steps", type=int, default=32,
+                    help="steps per TCG repeat (32: ~5 s of decode, a boot ~30 s)")
+    ap.add_argument("--no-tcg-portable", action="store_true",
+                    help="skip the qemu-tcg kernel=portable row")
+    ap.add_argument("--kernel-bench", action="store_true",
+                    help="also run guest/build/host/kernel-bench (matmul shapes)")
+    args = ap.parse_args(argv)
+    started = time.monotonic()
+    stamp = time.strftime("%Y-%m-%d %H:%M %Z")
+    load = os.getloadavg()
+
+    subprocess.run(["make", "-s", "-C", str(GUEST), "host", "kernel-bench"], check=True)
+    model_dir = ensure_15m_model()
+    reference_guest(ROOT)  # builds the UEFI guest when stale, outside the timings
+
+    tmp = Path(tempfile.mkdtemp(prefix="bm-guest-speed-"))
+
+    def settings(board_set: tuple[str, ...], model: Path | None) -> Settings:
+        return Settings(root=ROOT, targets=board_set, board_dirs=(ROOT / "boards",),
+                        log_dir=tmp / "logs", history=str(tmp / "h.sqlite"), model_dir=model)
+
+    boards = ("qemu-tcg", "qemu-tcg-noavx")
+    s15 = BaremetalSession(settings(boards, model_dir))
+    tiny = BaremetalSession(settings(boards, None))
+    base = {"bench": 0, "repeats": args.tcg_repeats, "steps": args.tcg_steps}
+    kinds = [Kind("tcg-avx2", "qemu-tcg", "15M", {**base, "kernel": "avx2"}),
+             Kind("noavx-portable", "qemu-tcg-noavx", "15M", {**base, "kernel": "portable"})]
+    if not args.no_tcg_portable:
+        kinds.append(Kind("tcg-portable", "qemu-tcg", "15M", {**base, "kernel": "portable"}))
+    tiny_kind = Kind("tiny", "qemu-tcg", "tiny", {"bench": 0, "repeats": 1, "steps": 64})
+    session_of = {"15M": s15, "tiny": tiny}
+    host: dict[str, list[HostRun]] = {"avx2": [], "portable": []}
+    try:
+        for kind in [*kinds, tiny_kind]:
+            precompose(session_of[kind.model], GuestConfig.of(kind.config))  # type: ignore[arg-type]
+        # host first (quiet: nothing else of ours runs), alternating kernels
+        for _ in range(args.host_runs):
+            for kernel in host:
+                host[kernel].append(host_run(kernel, args.host_repeats, args.host_steps, tmp))
+        for round_ in range(args.boots):
+            for kind in [*kinds, tiny_kind]:
+                boot = measure_boot(session_of[kind.model], kind.board,
+                                    GuestConfig.of(kind.config))  # type: ignore[arg-type]
+                kind.boots.append(boot)
+                print(f"  round {round_ + 1}/{args.boots} {kind.label:<15} "
+                      f"{statistics.median(boot.speeds):8.2f} tok/s  boot {boot.wall:5.1f} s",
+                      file=sys.stderr, flush=True)
+    finally:
+        s15.close()
+        tiny.close()
+
+    print(f"guest_speed: {stamp}, {os.cpu_count()} CPUs, load average at start "
+          f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, logs {tmp / 'logs'}")
+    host_med = print_host(host, args.host_steps, args.host_repeats)
+    print()
+    tcg_med = print_tcg(kinds, host_med)
+    print(f"    TCG slowdown (host tok/s / TCG tok/s): avx2 "
+          f"{host_med['avx2'] / tcg_med['tcg-avx2']:.0f}x, portable on qemu64 "
+          f"{host_med['portable'] / tcg_med['noavx-portable']:.0f}x")
+    ratio = tcg_med["tcg-avx2"] / tcg_med["noavx-portable"]
+    line = f"    under TCG, avx2 / portable: {ratio:.2f}x (Skylake-Client avx2 vs qemu64 portable)"
+    if "tcg-portable" in tcg_med:
+        line += (f", {tcg_med['tcg-avx2'] / tcg_med['tcg-portable']:.2f}x "
+                 "(both on Skylake-Client)")
+    print(line + f"; on the host {host_med['avx2'] / host_med['portable']:.2f}x")
+    print()
+    print_first_token([k for k in (tiny_kind, kinds[0]) if k.boots])
+    print("    (15M row: the qemu-tcg kernel=avx2 boots of (b); tiny row: steps=64, "
+          "repeats=1, the shipped guest/models/tiny)")
+    load_end = os.getloadavg()
+    print(f"total {time.monotonic() - started:.0f} s; load average at end "
+          f"{load_end[0]:.2f} {load_end[1]:.2f} {load_end[2]:.2f}")
+    if args.kernel_bench:
+        print()
+        subprocess.run([str(KERNEL_BENCH)], check=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
