@@ -47,7 +47,8 @@ def plain_qemu(argv: list[str]) -> float:
         proc.wait()
 
 
-def plugin_boot(session: BaremetalSession, board: str, config: GuestConfig) -> tuple[float, list[str]]:
+def plugin_boot(session: BaremetalSession, board: str,
+                config: GuestConfig) -> tuple[float, list[str]]:
     """Seconds from asking the plugin for a boot to its `done` event, and QEMU's argv."""
     start = time.monotonic()
     dut = session.pool.fresh(board, config)
@@ -98,8 +99,10 @@ def main() -> int:
     session.close()
     p, q = statistics.median(plain), statistics.median(plugin)
     print(f"board {args.board}, {args.runs} runs each, guest config {config.label()}")
-    print(f"plain QEMU to [done]      median {p:7.3f} s  (min {min(plain):.3f}, max {max(plain):.3f})")
-    print(f"plugin boot to done event median {q:7.3f} s  (min {min(plugin):.3f}, max {max(plugin):.3f})")
+    print(f"plain QEMU to [done]      median {p:7.3f} s  "
+          f"(min {min(plain):.3f}, max {max(plain):.3f})")
+    print(f"plugin boot to done event median {q:7.3f} s  "
+          f"(min {min(plugin):.3f}, max {max(plugin):.3f})")
     print(f"plugin overhead           {100 * (q / p - 1):+6.1f} %  (target < 5 %)")
 
     if args.suites:

@@ -20,14 +20,22 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import statistics
+import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 
+from pytest_baremetal.guestconfig import GuestConfig
 from pytest_baremetal.history import open_store
 from pytest_baremetal.history.noise import NoiseModel, estimate_noise
 from pytest_baremetal.history.stats import DecisionParams, compare
+from pytest_baremetal.session import BaremetalSession
+from pytest_baremetal.settings import Settings
 
 TARGET_SLOWDOWN, TARGET_POWER, TARGET_FALSE_ALARMS = 5.0, 0.90, 0.02
 Groups = list[list[float]]
@@ -35,16 +43,83 @@ Groups = list[list[float]]
 Draw = Callable[[np.random.Generator, float, int, int], tuple[Groups, Groups]]
 
 
+class RealGuest:
+    """The reference guest booted through the plugin's own machinery (``BaremetalSession``,
+    ``pool.fresh``, the reference marker profile), one fresh boot per sample."""
+
+    board = "qemu-tcg"
+    # the shipped tiny model stops (EOS) after 150 tokens of the default prompt: ~1.1 s of
+    # decode per repeat under TCG on the 2-core reference machine
+    steps = 150
+
+    def __init__(self) -> None:
+        self._session: BaremetalSession | None = None
+        self.boots = 0
+        self.log_dir: Path | None = None
+
+    def session(self) -> BaremetalSession:
+        if self._session is None:
+            root = Path(__file__).resolve().parents[1]
+            self.log_dir = Path(tempfile.mkdtemp(prefix="bm-regression-power-"))
+            settings = Settings(root=root, targets=(self.board,), board_dirs=(root / "boards",),
+                                log_dir=self.log_dir / "logs",
+                                history=str(self.log_dir / "h.sqlite"))  # fmt: skip
+            self._session = BaremetalSession(settings)
+        return self._session
+
+    def boot(self, slowdown_pct: float, repeats: int) -> list[float]:
+        values: dict[str, object] = {"bench": 0, "steps": self.steps, "repeats": repeats,
+                                     "slowdown_pct": slowdown_pct}  # fmt: skip
+        config = GuestConfig.of(values)  # type: ignore[arg-type]
+        dut = self.session().pool.fresh(self.board, config)
+        try:
+            done = dut.wait_done(timeout=600)
+            if done.fields.get("status") != "ok":
+                raise RuntimeError(f"guest ended with {done.line!r}; see {dut.log_path}")
+            speeds = [float(e.fields["decode_tok_s"]) for e in dut.events("perf")]  # type: ignore[arg-type]
+        finally:
+            dut.close()
+        self.boots += 1
+        if len(speeds) != repeats:
+            raise RuntimeError(f"{len(speeds)} [perf] lines for {repeats} repeats: {dut.log_path}")
+        return speeds
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+
+REAL_GUEST = RealGuest()
+
+
 def collect_samples(slowdown_pct: float, repeats: int) -> list[float]:
     """Boot the reference guest once under QEMU TCG with ``slowdown_pct`` and ``repeats`` in
     its run.cfg; return the boot's ``decode_tok_s`` values, one per timed repeat.
 
-    To be implemented with the plugin once the guest exists (board ``qemu-tcg``, the
-    reference profile, ``[perf] repeat=...`` events).
+    Board ``qemu-tcg``, the shipped tiny model, ``bench=0``, ``steps=150`` (the whole story
+    of the default prompt, ~1.1 s of decode per repeat); the QEMU is gone on return.
     """
-    raise NotImplementedError(
-        "collect_samples needs the reference guest and the plugin's QEMU target"
-    )
+    return REAL_GUEST.boot(slowdown_pct, repeats)
+
+
+def collect_pool(slowdowns: Sequence[float], boots: int, repeats: int) -> dict[float, Groups]:
+    """``boots`` boots per slowdown, interleaved (0, 2, 5, 10, 0, 2, ...) so that drifting
+    host load hits every slowdown alike instead of biasing the last ones."""
+    pool: dict[float, Groups] = {s: [] for s in slowdowns}
+    try:
+        for round_ in range(boots):
+            for s in slowdowns:
+                pool[s].append(collect_samples(s, repeats))
+                print(f"  boot {round_ + 1}/{boots} slowdown {s:g}%: median "
+                      f"{statistics.median(pool[s][-1]):.1f} tok/s", file=sys.stderr, flush=True)
+    finally:
+        REAL_GUEST.close()
+    return pool
+
+
+def cv(values: Sequence[float]) -> float:
+    return statistics.stdev(values) / statistics.fmean(values) if len(values) > 1 else 0.0
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -129,14 +204,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.real:
         if args.real_pool < args.boots + args.baseline_boots:
             ap.error("--real-pool must hold the baseline and current boots of a 0% comparison")
+        if 0.0 not in slowdowns:
+            ap.error("--real needs 0 among --slowdowns (the baseline pool)")
         start = time.monotonic()
-        pool = {
-            s: [collect_samples(s, args.repeats) for _ in range(args.real_pool)] for s in slowdowns
-        }
+        load = os.getloadavg()
+        pool = collect_pool(slowdowns, args.real_pool, args.repeats)
         model = estimate_noise(pool[0.0])
         draw = real_draw(pool)
         source = (f"real QEMU TCG boots: {args.real_pool} per slowdown, "
-                  f"{time.monotonic() - start:.0f} s; fitted {model}")  # fmt: skip
+                  f"{time.monotonic() - start:.0f} s; load average at start {load[0]:.2f}; "
+                  f"logs {REAL_GUEST.log_dir}")  # fmt: skip
+        print("measured pools (decode tok/s; median of the boots' medians, repeat CV = median "
+              "over boots of the CV of their repeats, boot CV = CV of the boots' medians):")
+        ref = statistics.median(statistics.median(g) for g in pool[0.0])
+        for s in slowdowns:
+            meds = [statistics.median(g) for g in pool[s]]
+            med = statistics.median(meds)
+            rcv = statistics.median(cv(g) for g in pool[s])
+            print(f"  {s:>4g}%  {med:7.2f} tok/s  {med / ref - 1:+6.1%} (expected "
+                  f"{-s / (100 + s):+6.1%})  repeat CV {rcv:.2%}  boot CV {cv(meds):.2%}")
     else:
         if args.from_store:
             with open_store(args.from_store) as store:

@@ -568,22 +568,6 @@ def test_report_in_a_browser(results: Path, session_dir: Path, browser: Chromium
 
 # -- the same report from the real suites, booting the reference guest once ----------------
 
-WIRING = '''
-"""Wires pytest_baremetal.reporting into the plugin, as plugin.py is asked to."""
-import pytest
-from pytest_baremetal import plugin, reporting
-
-
-def pytest_configure(config):
-    reporting.enable(config)
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item):
-    for dut in item.stash.get(plugin.DUTS_KEY, []):
-        reporting.on_dut(item, dut)
-    return (yield)
-'''
 MODELS = ROOT / "guest" / "models" / "tiny"
 
 
@@ -594,14 +578,13 @@ MODELS = ROOT / "guest" / "models" / "tiny"
 def test_report_of_a_real_boot(tmp_path: Path, browser: Chromium,
                                served: tuple[Path, str]) -> None:
     """`pytest suites --target=qemu-tcg -k "banner or tok_s"`: one boot, reported and opened."""
-    (tmp_path / "bm_wire_allure.py").write_text(WIRING)
     results = tmp_path / "allure-results"
-    argv = [str(ROOT / ".venv" / "bin" / "python"), "-m", "pytest", "suites", "-p",
-            "bm_wire_allure", "-p", "no:cacheprovider", "--target=qemu-tcg", "-k",
+    argv = [str(ROOT / ".venv" / "bin" / "python"), "-m", "pytest", "suites",
+            "-p", "no:cacheprovider", "--target=qemu-tcg", "-k",
             "banner or tok_s", f"--alluredir={results}", f"--bm-logs={tmp_path / 'logs'}",
             f"--bm-history={tmp_path / 'history.sqlite'}", "-q"]
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=1800,
-                          check=False, env={**os.environ, "PYTHONPATH": str(tmp_path)})
+                          check=False)
     assert "passed" in done.stdout, done.stdout[-3000:] + done.stderr[-3000:]
     by_name = load_results(results)
     banner = by_name["test_banner_names_the_build[qemu-tcg]"]
