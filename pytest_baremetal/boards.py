@@ -23,7 +23,7 @@ MACHINES = ("pc", "q35")
 NICS = ("e1000", "virtio-net-pci", "rtl8139")
 NET_MODES = ("user",)
 FEATURES = ("avx", "avx2", "fma", "avx512", "network", "pxe", "repl", "display", "usb")
-TIMEOUT_KEYS = ("firmware", "boot", "run")
+TIMEOUT_KEYS = ("firmware", "boot", "run", "quiet")
 MIN_MEMORY_MIB = 128
 
 COMMON_KEYS = ("kind", "description", "features", "timeouts")
@@ -67,6 +67,7 @@ class Timeouts:
     firmware: float | None = None
     boot: float | None = None
     run: float | None = None
+    quiet: float | None = None  # no console output for this long while waiting: a hang
 
 
 @dataclass(frozen=True)

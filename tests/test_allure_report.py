@@ -98,17 +98,6 @@ class Power:
     def is_on(self): return False
 
 
-class StepDut(Dut):
-    """Dut.event wired to the step hook the way plugin.py is asked to wire it."""
-    on_wait = None
-    def event(self, kind, timeout=None, **fields):
-        what = "event " + repr(kind + "".join(f" {k}={v}" for k, v in fields.items()))
-        if self.on_wait is None:
-            return super().event(kind, timeout, **fields)
-        with self.on_wait(what):
-            return super().event(kind, timeout, **fields)
-
-
 def pytest_configure(config):
     reporting.enable(config)
 
@@ -140,7 +129,7 @@ def boot(tmp, name, script, fallback=None):
                     fallback_reason=fallback, argv=argv, log_dir=log_dir, started_at=started,
                     first_output_s=0.4,
                     attempts=["kvm: failed to set MSR 0x10a"] if fallback else [])
-    dut = StepDut(board, GuestConfig(), console, Power(), profile, info, None)
+    dut = Dut(board, GuestConfig(), console, Power(), profile, info, None)
     _BOOTS[script] = dut
     return dut
 
@@ -301,7 +290,7 @@ def test_results_carry_labels_steps_and_attachments(results: Path) -> None:
     steps = [s["name"] for s in banner["steps"]]
     assert steps[:3] == ["power on qemu-tcg (tcg)", "boot: firmware hands over, banner printed",
                          "run to [done] status=ok"]
-    assert "await event 'boot'" in steps
+    assert "await boot" in steps and "await done" in steps
     power_on = banner["steps"][0]
     assert power_on["stop"] - power_on["start"] == 400  # first output 0.4 s after power-on
     # the second test on the same boot says so
@@ -363,6 +352,40 @@ def test_environment_and_junit(results: Path) -> None:
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic",
          "--disable-extensions", "--mute-audio", "--hide-scrollbars"]
+
+
+# Clicks the arrow of every closed group of the tree; reports what is open and each test's
+# groups (the titles of the sections enclosing it, outermost first).
+EXPAND_TREE = """(() => {
+  const byId = (el, id) => [...el.children].find(c => c.dataset.testid === id);
+  const sections = [...document.querySelectorAll('[data-testid=tree-section]')];
+  const closed = sections.filter(s => !byId(s.parentElement, 'tree-content'));
+  closed.forEach(s => s.querySelector('[data-testid=tree-arrow]').click());
+  const leaves = [...document.querySelectorAll('[data-testid=tree-leaf]')].map(leaf => {
+    const path = [];
+    for (let el = leaf.parentElement; el; el = el.parentElement) {
+      const head = byId(el, 'tree-section');
+      if (head) path.unshift(head.querySelector('[data-testid=tree-section-title]').innerText);
+    }
+    return [leaf.querySelector('[data-testid=tree-leaf-title]').innerText, path];
+  });
+  return {sections: sections.length, closed: closed.length, leaves};
+})()"""
+
+# Opens the attachment NAME (clicks its header once) and returns what it renders: the text
+# of a text attachment, or whether an image attachment's picture has loaded.
+OPEN_ATTACHMENT = """(() => {
+  const all = [...document.querySelectorAll('[data-testid=test-result-attachment]')];
+  const box = all.find(a => [...a.querySelectorAll(
+      '[data-testid=test-result-attachment-header] *')].some(e => e.innerText === NAME));
+  if (!box) return null;
+  const header = box.querySelector('[data-testid=test-result-attachment-header]');
+  if (!box.dataset.bmOpened) { box.dataset.bmOpened = '1'; header.click(); return null; }
+  box.scrollIntoView({block: 'start'});
+  const img = box.querySelector('img');
+  const body = [...box.children].filter(c => c !== header).map(c => c.innerText).join('\\n');
+  return {text: body.trim(), image: !!(img && img.complete && img.naturalWidth > 0)};
+})()"""
 
 
 class Chromium:
@@ -428,21 +451,77 @@ class Chromium:
                           returnByValue=True, awaitPromise=True)
         return reply["result"].get("value")
 
-    def goto(self, url: str) -> None:
+    def _poll(self, expression: str) -> Any:
+        """``evaluate``, or None while a navigation replaces the page's JavaScript context."""
+        try:
+            return self.evaluate(expression)
+        except RuntimeError:
+            if self.proc.poll() is not None:
+                raise
+            return None
+
+    def goto(self, url: str, timeout: float = 30.0) -> None:
+        """Navigates to ``url`` and waits until that document has loaded."""
         self.call("Page.navigate", session=True, url=url)
+        self._until(lambda: self._poll("[location.href, document.readyState]") == [url, "complete"],
+                    f"the page {url} to load", timeout)
+
+    def _until(self, ready: Any, what: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            if time.monotonic() >= deadline:
+                text = self._poll("document.body ? document.body.innerText : ''") or ""
+                raise AssertionError(f"timed out waiting for {what}; the page shows:\n"
+                                     f"{str(text)[:3000]}\npage errors: {self.errors}")
+            time.sleep(0.1)
 
     def wait_text(self, *needles: str, timeout: float = 30.0) -> str:
         """The page's visible text once it contains every needle."""
         deadline = time.monotonic() + timeout
         text = ""
         while time.monotonic() < deadline:
-            text = self.evaluate("document.body ? document.body.innerText : ''") or ""
+            text = self._poll("document.body ? document.body.innerText : ''") or ""
             if all(n in text for n in needles):
                 return str(text)
             time.sleep(0.2)
         missing = [n for n in needles if n not in text]
         raise AssertionError(f"page never showed {missing}; it shows:\n{text[:3000]}\n"
                              f"page errors: {self.errors}")
+
+    def tree(self, timeout: float = 30.0) -> dict[str, list[str]]:
+        """Opens every group of the report's test tree; returns each test's groups, outermost
+        first. (Allure opens only the groups holding failures: an all-green board is closed.)"""
+        found: dict[str, Any] = {}
+
+        def opened() -> bool:
+            state = self._poll(EXPAND_TREE)
+            if not state:
+                return False
+            settled = state["closed"] == 0 and state["leaves"] and state == found.get("last")
+            found["last"] = state
+            return bool(settled)
+
+        self._until(opened, "the test tree to open", timeout)
+        return {name: path for name, path in found["last"]["leaves"]}
+
+    def open_test(self, name: str, timeout: float = 30.0) -> str:
+        """Clicks the test ``name`` in the opened tree; the test page's text once it shows."""
+        self._on_text(name, "el.closest('[data-testid=tree-leaf]').click()")
+        return self.wait_text(name, "Labels", "Test body", timeout=timeout)
+
+    def open_attachment(self, name: str, timeout: float = 30.0) -> str:
+        """Opens the attachment ``name`` of the test page shown; its rendered content's text."""
+        script = OPEN_ATTACHMENT.replace("NAME", json.dumps(name))
+        content: dict[str, Any] = {}
+
+        def shown() -> bool:
+            state = self._poll(script)
+            content["last"] = state
+            return isinstance(state, dict) and bool(state.get("text") or state.get("image"))
+
+        self._until(shown, f"the attachment {name!r} to open", timeout)
+        result: dict[str, Any] = content["last"]
+        return str(result.get("text") or "")
 
     def _on_text(self, text: str, action: str) -> None:
         """Runs ``action`` (JS on ``el``) on the innermost element whose text is ``text``."""

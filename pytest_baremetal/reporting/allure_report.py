@@ -126,8 +126,12 @@ def step(name: str, **params: str) -> Generator[None, None, None]:
 
 
 def wait_step(dut: DutLike, what: str) -> Any:
-    """The step hook ``Dut`` calls around each wait: ``with hook(what): ...``."""
-    return step(f"await {what}", board=str(dut.board.name))
+    """The step hook ``Dut`` calls around each wait: ``with hook(what): ...``.
+
+    ``Dut`` names its waits ``await boot``, ``await /regex/``; a bare ``what`` gets the prefix.
+    """
+    name = what if what.startswith("await ") else f"await {what}"
+    return step(name, board=str(dut.board.name))
 
 
 def labels(dut: DutLike) -> dict[str, str]:

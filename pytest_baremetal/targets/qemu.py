@@ -17,6 +17,7 @@ from pytest_baremetal.qemu.fallback import FIRMWARE_SILENT, STUCK_STATUSES, clas
 from pytest_baremetal.qemu.process import QemuProcess, launch
 
 DEFAULT_FIRMWARE_TIMEOUT = 30.0
+DEFAULT_QUIET_TIMEOUT = 120.0
 #: After the first byte, how long an accelerator must keep running before it is trusted.
 ACCEL_PROBATION_S = 1.0
 
@@ -103,7 +104,8 @@ def boot_qemu(board: Board, config: GuestConfig, image: Path, log_dir: Path,
         info.started_at = time.monotonic()
         stderr_path = attempt_dir / "qemu.stderr"
         try:
-            process, console = _start(current, image, attempt_dir, profile, quiet_timeout=None)
+            process, console = _start(current, image, attempt_dir, profile,
+                                      board.timeouts.quiet or DEFAULT_QUIET_TIMEOUT)
         except BaremetalError as error:
             # QEMU died before the guest could run (KVM aborting on an MSR, say).
             stderr = stderr_path.read_text(errors="replace") if stderr_path.is_file() else ""
