@@ -225,3 +225,46 @@ def test_a_quiet_guest_is_called_hung_before_the_test_timeout(
     waited = [float(m.group(1)) for line in result.stdout.lines
               if (m := re.search(r"waited ([\d.]+) s", line))]
     assert waited and waited[0] < 60, result.stdout.str()
+
+
+def _image_args(image: Path, logs: Path, *extra: str) -> list[str]:
+    return ["--target=qemu-tcg", f"--bm-boards={ROOT / 'boards'}", f"--bm-image={image}",
+            f"--bm-profile={FIXTURE_PROFILE}", f"--bm-logs={logs}", "-p", "no:cacheprovider",
+            *extra]
+
+
+def test_a_ready_image_boots_and_function_scope_reboots(
+        pytester: pytest.Pytester, fixture_image: Image) -> None:
+    pytester.makepyfile(test_img="""
+        def test_first(dut):
+            assert dut.event("line", n=2).fields["total"] == 2
+
+        def test_second(dut, bm_session):
+            assert dut.event("done") is not None
+            assert bm_session.pool.boot_count == 2
+    """)
+    result = pytester.runpytest_subprocess(
+        *_image_args(fixture_image("lines 2"), pytester.path / "logs",
+                     "--bm-dut-scope=function"), timeout=180)
+    result.assert_outcomes(passed=2)
+    assert qemu_pids_under(pytester.path) == []
+
+
+def test_a_missing_image_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_x(dut): pass")
+    result = pytester.runpytest_subprocess(
+        *_image_args(pytester.path / "nope.img", pytester.path / "logs"))
+    text = result.stdout.str() + result.stderr.str()
+    assert result.ret != 0 and "nope.img does not exist" in text, text
+
+
+def test_a_corrupt_image_fails_with_the_firmware_output(pytester: pytest.Pytester) -> None:
+    corrupt = pytester.path / "corrupt.img"
+    corrupt.write_bytes(bytes(range(256)) * 4096 * 4)  # 4 MiB of non-disk bytes
+    pytester.makepyfile("def test_x(dut):\n    dut.event('done', timeout=300)\n")
+    result = pytester.runpytest_subprocess(
+        *_image_args(corrupt, pytester.path / "logs", "--bm-set", "timeouts.quiet=15"),
+        timeout=300)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*went quiet*", "*BdsDxe*"])
+    assert qemu_pids_under(pytester.path) == []
