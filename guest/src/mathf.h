@@ -10,6 +10,9 @@ double bm_sin(double x);
 double bm_cos(double x);
 double bm_pow(double base, double e);   /* base > 0 */
 
+/* In place: x becomes exp(x - max) / sum over n values. */
+void softmax(float *x, int n);
+
 #define BM_PI 3.14159265358979323846
 
 #endif

@@ -51,22 +51,6 @@ int sample_argmax(const float *x, int n)
     return best;
 }
 
-void softmax(float *x, int n)
-{
-    float max = x[0];
-    for (int i = 1; i < n; i++) {
-        if (x[i] > max)
-            max = x[i];
-    }
-    float sum = 0.0f;
-    for (int i = 0; i < n; i++) {
-        x[i] = bm_expf(x[i] - max);
-        sum += x[i];
-    }
-    for (int i = 0; i < n; i++)
-        x[i] /= sum;
-}
-
 /* Stable merge sort of ids by probability, descending: equal probabilities keep id order. */
 static void sort_desc(int32_t *ids, int32_t *tmp, int n, const float *p)
 {

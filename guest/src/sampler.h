@@ -29,6 +29,5 @@ int sampler_init(struct sampler *s, int vocab, float temperature, float topp, ui
 int sampler_sample(struct sampler *s, float *logits);
 
 int sample_argmax(const float *x, int n);
-void softmax(float *x, int n);
 
 #endif

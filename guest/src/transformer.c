@@ -65,22 +65,6 @@ static void rmsnorm(float *out, const float *x, const float *w, int n)
         out[i] = w[i] * (ss * x[i]);
 }
 
-static void attention_softmax(float *x, int n)
-{
-    float max = x[0];
-    for (int i = 1; i < n; i++) {
-        if (x[i] > max)
-            max = x[i];
-    }
-    float sum = 0.0f;
-    for (int i = 0; i < n; i++) {
-        x[i] = bm_expf(x[i] - max);
-        sum += x[i];
-    }
-    for (int i = 0; i < n; i++)
-        x[i] /= sum;
-}
-
 static void rotate(float *v, const float *cosv, const float *sinv, int head, int n)
 {
     for (int i = 0; i < n; i += 2) {
@@ -127,7 +111,7 @@ float *transformer_forward(struct transformer *t, int token, int pos)
             size_t kv_off = (size_t)(h / kv_mul) * (size_t)head;
             for (int p = 0; p <= pos; p++)
                 att[p] = k->dot(qh, kc + (size_t)p * (size_t)kv_dim + kv_off, head) * scale;
-            attention_softmax(att, pos + 1);
+            softmax(att, pos + 1);
             float *out = t->xb + h * head;
             bm_memset(out, 0, (size_t)head * sizeof(float));
             for (int p = 0; p <= pos; p++)

@@ -246,26 +246,24 @@ class Console:
         """
         self.profile.spec(kind)  # unknown kinds fail now, not after the timeout
         with self._cond:
-            scan = bisect.bisect_left(self._event_lines, self._cursor[0])
-
-        def find() -> tuple[Event, int] | None:
-            nonlocal scan
-            while scan < len(self._events):
-                event = self._events[scan]
-                if event.kind == kind and event.matches(**fields):
-                    return event, self._event_lines[scan]
-                scan += 1
-            return None
+            start = bisect.bisect_left(self._event_lines, self._cursor[0])
 
         def consume(_: Event, index: int) -> None:
             self._cursor = (index + 1, 0)
 
+        find = self._event_finder(kind, fields, start)
         return self._wait(find, consume, _describe_event(kind, fields), timeout)
 
     def first_event(self, kind: str, timeout: float, **fields: object) -> Event:
         """Wait for the first event of ``kind`` since the start; the cursor does not move."""
         self.profile.spec(kind)
-        scan = 0
+        find = self._event_finder(kind, fields, 0)
+        return self._wait(find, lambda _e, _i: None, _describe_event(kind, fields), timeout)
+
+    def _event_finder(self, kind: str, fields: dict[str, object],
+                      start: int) -> Callable[[], tuple[Event, int] | None]:
+        """A scan over events from index `start` that resumes where it stopped."""
+        scan = start
 
         def find() -> tuple[Event, int] | None:
             nonlocal scan
@@ -276,7 +274,7 @@ class Console:
                 scan += 1
             return None
 
-        return self._wait(find, lambda _e, _i: None, _describe_event(kind, fields), timeout)
+        return find
 
     def send_line(self, text: str) -> None:
         """Send ``text`` and a CR (what a UEFI program reading the console expects)."""
