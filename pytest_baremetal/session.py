@@ -84,7 +84,8 @@ class BaremetalSession:
         return reference_guest(s.root, s.model_dir)
 
     def guest_config(self, values: dict[str, object], where: str) -> GuestConfig:
-        config = GuestConfig.of(values, where)  # type: ignore[arg-type]
+        merged = {**values, **dict(self.settings.guest_settings)}
+        config = GuestConfig.of(merged, where)  # type: ignore[arg-type]
         if config.items and self.profile.config_keys:
             config.check_keys(self.profile.config_keys, where)
         return config

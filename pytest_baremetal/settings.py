@@ -19,6 +19,7 @@ class Settings:
     targets: tuple[str, ...]
     board_dirs: tuple[Path, ...]
     overrides: tuple[str, ...] = ()
+    guest_settings: tuple[tuple[str, str], ...] = ()
     efi: Path | None = None
     efi_files: dict[str, Path] = field(default_factory=dict)
     image: Path | None = None
@@ -42,6 +43,9 @@ def add_options(parser: pytest.Parser) -> None:
                     help="extra folder of board YAML files (repeatable).")
     group.addoption("--bm-set", action="append", default=[], metavar="KEY=VALUE",
                     help="override a board setting for this run, e.g. --bm-set cpu=max.")
+    group.addoption("--bm-guest", action="append", default=[], metavar="KEY=VALUE",
+                    help="guest configuration for every boot of this run (wins over "
+                    "bm_config markers), e.g. --bm-guest repeats=5 --bm-guest slowdown_pct=10.")
     group.addoption("--bm-efi", metavar="PATH", help="boot this EFI application instead "
                     "of the reference guest.")
     group.addoption("--bm-file", action="append", default=[], metavar="NAME=PATH",
@@ -120,6 +124,12 @@ def from_config(config: pytest.Config) -> Settings:
                           "application or a ready disk image")
     if (cli_files or ini_files) and not efi:
         raise ConfigError("--bm-file places files beside --bm-efi; give --bm-efi too")
+    guest_settings = []
+    for item in opt("--bm-guest"):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--bm-guest {item!r}: expected KEY=VALUE, e.g. repeats=5")
+        guest_settings.append((key, value))
     scope = opt("--bm-dut-scope") or config.getini("bm_dut_scope") or "session"
     if scope not in DUT_SCOPES:
         raise ConfigError(f"bm_dut_scope = {scope!r}: use one of {', '.join(DUT_SCOPES)}")
@@ -130,6 +140,7 @@ def from_config(config: pytest.Config) -> Settings:
         targets=targets,
         board_dirs=tuple(d for d in board_dirs if d is not None),
         overrides=tuple(opt("--bm-set")),
+        guest_settings=tuple(guest_settings),
         efi=efi,
         efi_files={**ini_files, **cli_files},
         image=image,

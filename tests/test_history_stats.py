@@ -72,7 +72,8 @@ def test_a_clear_regression_explains_itself() -> None:
 
 
 def test_improvement_and_lower_is_better_metrics() -> None:
-    base = [[10.0, 10.1, 9.9, 10.05, 9.95]]
+    base = [[10.0, 10.1, 9.9, 10.05, 9.95], [10.02, 9.97, 10.08, 9.93, 10.0],
+            [9.98, 10.03, 10.06, 9.96, 10.01]]
     fast = [[11.0, 11.1, 10.9, 11.05, 10.95]]
     assert compare("decode_tok_s", fast, base).status == "improvement"
     assert compare("first_token_ms", fast, base).status == "regression"
@@ -114,9 +115,25 @@ def test_no_false_alarm_in_97_percent_at_2_percent_cv() -> None:
 
 def test_a_10_percent_slowdown_is_detected_at_5_repeats_per_side() -> None:
     rate = detection_rate(
-        NoiseModel(0.02, 0.0), 10.0, boots=1, repeats=5, baseline_boots=1, trials=100, seed=12
+        NoiseModel(0.02, 0.0), 10.0, boots=1, repeats=5, baseline_boots=3, trials=100, seed=12
     )
     assert rate >= 0.95
+
+
+def test_a_baseline_of_fewer_than_three_boots_judges_nothing() -> None:
+    base = [[10.0, 10.1, 9.9, 10.05, 9.95]]
+    slow = [[8.0, 8.1, 7.9, 8.05, 7.95]]
+    verdict = compare("decode_tok_s", slow, base)
+    assert verdict.status == "no_baseline" and not verdict.failed
+    assert "1 boot(s); 3 are needed" in verdict.describe()
+
+
+def test_the_current_boot_inherits_the_baseline_boot_noise() -> None:
+    # Three baseline boots that differ by ~10% from each other: one current boot 8% slower
+    # than their median is within that noise and must not be called a regression.
+    base = [[10.0, 10.02, 9.98], [11.0, 11.02, 10.98], [9.0, 9.02, 8.98]]
+    cur = [[9.2, 9.21, 9.19]]
+    assert compare("decode_tok_s", cur, base).status != "regression"
 
 
 def test_boot_noise_is_not_mistaken_for_a_slowdown_with_three_boots() -> None:

@@ -34,8 +34,10 @@ FloatArray = npt.NDArray[np.float64]
 class DecisionParams:
     """How strict the decision is; defaults suit a 3-boot x 5-repeat nightly.
 
-    A side with fewer than ``min_boots`` boots cannot show its boot-to-boot noise, so the
-    bootstrap then jitters each boot's level by ``boot_cv_prior`` (a log-normal CV).
+    A baseline needs ``min_boots`` boots: fewer cannot show the boot-to-boot noise, and
+    TCG on a shared host swings by tens of percent between boots. A current side with fewer
+    boots has each boot's level jittered by the baseline's boot-to-boot CV (at least
+    ``boot_cv_prior``, a log-normal CV).
     """
 
     min_effect: float = 0.03
@@ -157,15 +159,25 @@ def bootstrap_medians(
     return np.nanmedian(values.reshape(n_boot, -1), axis=1)
 
 
+def boot_cv(groups: Groups) -> float:
+    """Coefficient of variation of the per-boot medians (0 with fewer than 2 boots)."""
+    medians = [float(np.median(g)) for g in groups if len(g)]
+    if len(medians) < 2 or np.mean(medians) <= 0:
+        return 0.0
+    return float(np.std(medians, ddof=1) / np.mean(medians))
+
+
 def ratio_interval(
     current: Groups, baseline: Groups, params: DecisionParams
 ) -> tuple[float, float]:
     """Bootstrap percentile interval of median(current) / median(baseline)."""
     rng = np.random.default_rng(params.seed)
 
+    prior = max(params.boot_cv_prior, boot_cv(baseline))
+
     def medians(groups: Groups) -> FloatArray:
         boots = sum(1 for g in groups if len(g))
-        jitter = params.boot_cv_prior if boots < params.min_boots else 0.0
+        jitter = prior if boots < params.min_boots else 0.0
         return bootstrap_medians(groups, params.n_boot, rng, jitter)
 
     ratios = medians(current) / medians(baseline)
@@ -265,6 +277,10 @@ def compare(
     )
     if not base:
         return verdict
+    if verdict.boots_baseline < params.min_boots:
+        return replace(verdict, baseline_median=float(np.median(base)),
+                       reason=f"the baseline has {verdict.boots_baseline} boot(s); "
+                              f"{params.min_boots} are needed to judge boot-to-boot noise")
     base_median = float(np.median(base))
     if base_median <= 0:
         return replace(verdict, status="incomparable", reason="the baseline median is 0")
