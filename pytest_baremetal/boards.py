@@ -206,6 +206,10 @@ def _validate(data: Mapping[str, Any], name: str, where: str, base: Path,
         section = data["physical"]
         if not isinstance(section, dict):
             raise ConfigError(where, "physical", f"expected a mapping, got {_type(section)}")
+        # Validated here (pure data, no labgrid); the physical target parses it again.
+        from pytest_baremetal.physical.schema import parse as parse_physical
+
+        parse_physical(section, where, base)
         return Board(physical=section, **common)
     return Board(
         accel=_choice(data, "accel", ACCELS, where, "tcg") or "tcg",

@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   qemu-system-x86 ovmf gnu-efi mtools dosfstools gcc make
   socat python3-venv git postgresql chromium
+  ipxe-qemu dnsmasq-base ser2net
 )
 # Node may come from elsewhere than Debian (preinstalled); only the binaries matter.
 command -v node >/dev/null && command -v npm >/dev/null || APT_PACKAGES+=(nodejs npm)
@@ -30,7 +31,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
-.venv/bin/python -m pip install -q -e ".[dev,allure,postgres,plot]" 2>&1 | grep -v '^WARNING: Location' || true
+.venv/bin/python -m pip install -q -e ".[dev,allure,postgres,plot,lab]" 2>&1 | grep -v '^WARNING: Location' || true
 
 if [ -f package.json ] && [ ! -d node_modules ]; then
   echo "setup: installing npm packages"

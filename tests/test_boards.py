@@ -136,14 +136,6 @@ def test_yaml_error_line_number(tmp_path: Path) -> None:
     assert "line 4" in message or "line 5" in message or "line 6" in message
 
 
-def test_physical_section_is_opaque(tmp_path: Path) -> None:
-    board = load_board(write(tmp_path, "kind: physical\ndescription: skylake box\n"
-                             "features: [avx2]\nphysical: {serial: {vid: 0x0403}, "
-                             "power: {relay: lcus, channel: 1}}\n"))
-    assert board.kind == "physical" and board.physical is not None
-    assert board.physical["power"] == {"relay": "lcus", "channel": 1}
-
-
 def test_board_paths_first_folder_wins(tmp_path: Path) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
     a.mkdir()

@@ -1,4 +1,4 @@
-"""Targets: how a board is powered on and its console reached (QEMU now, physical later)."""
+"""Targets: how a board is powered on and its console reached (QEMU, physical)."""
 
 from __future__ import annotations
 
@@ -19,5 +19,12 @@ def boot_board(board: Board, config: GuestConfig, image: Path, log_dir: Path,
 
         return boot_qemu(board, config, image, log_dir, profile, build,
                          allow_fallback=allow_fallback)
-    raise ConfigError(f"{board.path}: board kind {board.kind!r} cannot boot yet "
-                      "(physical boards need the [lab] extra and its target)")
+    if board.kind == "physical":
+        try:
+            from pytest_baremetal.physical.target import boot_physical
+        except ImportError as error:  # pyserial-labgrid / labgrid missing, or not Linux
+            raise ConfigError(f"{board.path}: physical boards need the lab extra (Linux "
+                              f"only): pip install 'pytest-baremetal[lab]' ({error})") from error
+
+        return boot_physical(board, config, image, log_dir, profile, build)
+    raise ConfigError(f"{board.path}: board kind {board.kind!r} cannot boot")

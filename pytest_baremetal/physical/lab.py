@@ -1,0 +1,172 @@
+"""A board's lab resources for one run: its lock (or labgrid place), its simulator, its
+power, its PXE service, and how to find its serial ports. Made once per board per process
+and released at exit; the board is switched off on release."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from pytest_baremetal.console import Console
+from pytest_baremetal.errors import BootError
+from pytest_baremetal.physical import cleanup, udev
+from pytest_baremetal.physical.lock import BoardLock
+from pytest_baremetal.physical.power import BoardPower, make_driver
+from pytest_baremetal.physical.pxe import Dnsmasq, dnsmasq_argv
+from pytest_baremetal.physical.schema import PhysicalSpec, PortSpec
+from pytest_baremetal.physical.simbox import SimBox
+
+Resolver = Callable[[], str]
+
+
+def coordinator_address() -> str | None:
+    """``LG_COORDINATOR``, else ``--lg-coordinator`` from the command line.
+
+    The option belongs to labgrid's pytest plugin, which does not export it; reading argv is
+    the fallback until plugin.py sets LG_COORDINATOR from the option."""
+    value = os.environ.get("LG_COORDINATOR")
+    if value:
+        return value
+    args = sys.argv
+    for i, arg in enumerate(args):
+        if arg.startswith("--lg-coordinator="):
+            return arg.split("=", 1)[1] or None
+        if arg == "--lg-coordinator" and i + 1 < len(args):
+            return args[i + 1]
+    return None
+
+
+class Lab:
+    def __init__(self, name: str, spec: PhysicalSpec, lock_wait: float = 0.0) -> None:
+        self.name = name
+        self.spec = spec
+        self.lock: BoardLock | None = None
+        self.place: object | None = None
+        self.sim: SimBox | None = None
+        self.dnsmasq: Dnsmasq | None = None
+        #: the console of the latest boot, closed before the next one opens the port
+        self.console: Console | None = None
+        self._remote_ports: dict[str, str] = {}
+        self._handle = cleanup.register(self.release)
+        try:
+            self._acquire(lock_wait)
+            self.power = BoardPower(make_driver(spec.power, name, self._lcus_resolver()),
+                                    spec.power.sense, name)
+        except BaseException:
+            cleanup.run(self._handle)
+            raise
+        cleanup.run_before_reaper()
+
+    def _acquire(self, lock_wait: float) -> None:
+        address = coordinator_address()
+        if self.spec.place is not None and address is not None:
+            from pytest_baremetal.physical.remote import RemotePlace
+
+            place = RemotePlace(address, self.spec.place, lock_wait)
+            self.place = place
+            place.acquire()
+            self._remote_ports = place.serial_ports()
+        elif self.spec.place is not None and self._needs_remote():
+            raise BootError(f"board {self.name} uses resources of labgrid place "
+                            f"{self.spec.place}: pass --lg-coordinator HOST:PORT "
+                            "(or set LG_COORDINATOR)")
+        else:
+            self.lock = BoardLock(self.name)
+            self.lock.acquire(lock_wait)
+        if self.spec.sim is not None and not self._remote_ports:
+            self.sim = SimBox(self.spec)
+            self.sim.start()
+
+    def _needs_remote(self) -> bool:
+        ports = [self.spec.console.port]
+        if self.spec.power.lcus is not None:
+            ports.append(self.spec.power.lcus.port)
+        return any(p.remote is not None for p in ports)
+
+    # -- serial ports --------------------------------------------------------------------
+    def resolver(self, port: PortSpec) -> Resolver:
+        if port.remote is not None:
+            remote = port.remote
+
+            def from_place() -> str:
+                if remote not in self._remote_ports:
+                    known = ", ".join(sorted(self._remote_ports)) or "none"
+                    raise BootError(f"labgrid place {self.spec.place} has no "
+                                    f"NetworkSerialPort named {remote!r} (has: {known})")
+                return self._remote_ports[remote]
+
+            return from_place
+        if port.rfc2217 is not None:
+            url = f"rfc2217://{port.rfc2217}"
+            return lambda: url
+        if port.device is not None:
+            path = port.device
+
+            def by_path() -> str:
+                if not os.path.exists(path):
+                    raise BootError(f"serial device {path} does not exist (unplugged?)")
+                return str(path)
+
+            return by_path
+        wanted = port.udev
+        return lambda: udev.find_node(wanted)
+
+    def _lcus_resolver(self) -> Resolver:
+        lcus = self.spec.power.lcus
+        return self.resolver(lcus.port) if lcus is not None else (lambda: "")
+
+    def console_resolver(self) -> Resolver:
+        return self.resolver(self.spec.console.port)
+
+    # -- PXE service ---------------------------------------------------------------------
+    def ensure_pxe_service(self) -> None:
+        pxe = self.spec.boot.pxe
+        if pxe is None or pxe.server != "dnsmasq" or self.dnsmasq is not None:
+            return
+        assert self.spec.mac is not None and pxe.subnet is not None
+        run_dir = Path(tempfile.mkdtemp(prefix=f"bm-dnsmasq-{self.name}-"))
+        argv = dnsmasq_argv(pxe.tftp_root, pxe.bootfile, self.spec.mac, pxe.subnet,
+                            pxe.interface, run_dir)
+        self.dnsmasq = Dnsmasq(argv, run_dir / "dnsmasq.log")
+        self.dnsmasq.start()
+
+    # -- the end -------------------------------------------------------------------------
+    def release(self) -> None:
+        """Power off, then stop services and give the board back; every step is tried."""
+        power = getattr(self, "power", None)
+        if power is not None:
+            with contextlib.suppress(Exception):
+                power.off()
+            with contextlib.suppress(Exception):
+                power.close()
+        if self.console is not None:
+            self.console.close()
+        if self.dnsmasq is not None:
+            self.dnsmasq.stop()
+        if self.sim is not None:
+            self.sim.stop()
+        if self.place is not None:
+            with contextlib.suppress(Exception):
+                self.place.release()  # type: ignore[attr-defined]
+        if self.lock is not None:
+            self.lock.release()
+        _labs.pop(self.name, None)
+
+
+_labs: dict[str, Lab] = {}
+
+
+def lab_for(name: str, spec: PhysicalSpec) -> Lab:
+    lab = _labs.get(name)
+    if lab is None:
+        lab = _labs[name] = Lab(name, spec, spec.lock_wait)
+    return lab
+
+
+def release_all() -> None:
+    for lab in list(_labs.values()):
+        cleanup.run(lab._handle)
