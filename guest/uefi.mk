@@ -34,7 +34,8 @@ UEFI_SRCS := $(UEFI_MK_DIR)/src/uefi/efi_main.c \
              $(UEFI_MK_DIR)/src/uefi/timer_uefi.c \
              $(UEFI_MK_DIR)/src/uefi/acpi_uefi.c \
              $(UEFI_MK_DIR)/src/uefi/cpu_uefi.c \
-             $(UEFI_MK_DIR)/src/uefi/platform_uefi.c
+             $(UEFI_MK_DIR)/src/uefi/platform_uefi.c \
+             $(UEFI_MK_DIR)/src/uefi/net_uefi.c
 
 # Freestanding code for a UEFI application: MS-ABI calls into the firmware, no red zone
 # (firmware interrupts use our stack), position-independent (relocated by gnu-efi's

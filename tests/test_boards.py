@@ -45,7 +45,9 @@ def test_shipped_boards_load() -> None:
     assert (kvm.accel, kvm.cpu, kvm.fallback) == ("kvm", "max", "tcg")
     whpx = load_board(names["qemu-whpx"])
     assert (whpx.accel, whpx.fallback) == ("whpx", "tcg")
-    assert tcg.name == "qemu-tcg" and tcg.network is None and tcg.firmware.auto
+    assert tcg.name == "qemu-tcg" and tcg.firmware.auto
+    assert tcg.network is not None and tcg.network.nic == "e1000" and "network" in tcg.features
+    assert load_board(names["qemu-tcg-icount"]).extra_args[0] == "-icount"
 
 
 def test_shipped_boards_document_every_key() -> None:

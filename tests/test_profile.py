@@ -21,6 +21,7 @@ KINDS = [
     "boot", "cfg", "cpu", "cpu_step", "kernel", "timer", "bench", "bench_done", "model",
     "tokenizer", "gen_begin", "gen_end", "gen_ids", "gen_prompt_ids", "perf", "perf_summary",
     "repl_ready", "repl_prompt", "error", "done", "download", "loader",
+    "net_info", "net_connect", "net_http", "net_done", "net_fallback",
 ]  # fmt: skip
 SAMPLES = {"n": "7", "r": "1.500", "0xHEX": "0x1f", "id,id,...": "1,2,3", "k": "2"}
 

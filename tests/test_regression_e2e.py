@@ -20,7 +20,7 @@ GUEST = ["--bm-guest", "bench=0", "--bm-guest", "repeats=5", "--bm-guest", "step
 def run_perf(pytester: pytest.Pytester, history: Path, *extra: str) -> pytest.RunResult:
     return pytester.runpytest_subprocess(
         str(ROOT / "suites" / "test_perf.py"), f"--rootdir={ROOT}", "-c",
-        str(ROOT / "pyproject.toml"), "--target=qemu-tcg", f"--bm-history={history}",
+        str(ROOT / "pyproject.toml"), "--target=qemu-tcg-icount", f"--bm-history={history}",
         f"--bm-logs={pytester.path / 'logs'}", "-p", "no:cacheprovider", *GUEST, *extra,
         timeout=600)
 

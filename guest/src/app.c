@@ -4,6 +4,7 @@
 #include "bmlib.h"
 #include "config.h"
 #include "cpu.h"
+#include "download.h"
 #include "generate.h"
 #include "model.h"
 #include "out.h"
@@ -175,6 +176,32 @@ static int run_generation(struct model *m, struct tokenizer *tok, const struct k
     return status;
 }
 
+/* A model or tokenizer file: from its URL when one is configured (download.c prints the
+ * [net] lines), else, or after a [net] fallback, from the disk. */
+struct loaded_file {
+    uint8_t *data;
+    size_t size;
+    size_t alloc;             /* for plat_free */
+};
+
+static int load_file(struct net_session *net, const char *name, const char *url,
+                     const char *sha256_hex, struct loaded_file *out, const char **reason)
+{
+    if (url[0]) {
+        struct download d;
+        if (download_file(net, name, url, sha256_hex, &d) == 0) {
+            out->data = d.data;
+            out->size = d.size;
+            out->alloc = d.alloc;
+            return 0;
+        }
+    }
+    if (plat_read_file(name, &out->data, &out->size, reason) != 0)
+        return -1;
+    out->alloc = out->size;
+    return 0;
+}
+
 int app_run(const char *cfg_name)
 {
     int ok = 1;
@@ -220,17 +247,20 @@ int app_run(const char *cfg_name)
         }
     }
 
-    uint8_t *model_data, *tok_data;
-    size_t model_size, tok_size;
+    struct net_session net;
+    net_session_init(&net, timer.tsc_hz, cfg.net_timeout_ms);
+    struct loaded_file model_file, tok_file;
     const char *reason = "read_failed";
-    if (plat_read_file(cfg.model, &model_data, &model_size, &reason) != 0) {
-        out_error("model", cfg.model, reason, "cannot read the checkpoint");
+    if (load_file(&net, cfg.model, cfg.model_url, cfg.model_sha256, &model_file, &reason) != 0) {
+        out_error("model", cfg.model, reason,
+                  cfg.model_url[0] ? "not from the network, nor from the disk"
+                                   : "cannot read the checkpoint");
         finish(0);
         return 1;
     }
     struct model model;
     struct model_error merr;
-    if (model_load(&model, model_data, model_size, &merr) != 0) {
+    if (model_load(&model, model_file.data, model_file.size, &merr) != 0) {
         out_error("model", cfg.model, merr.reason, merr.detail);
         finish(0);
         return 1;
@@ -238,14 +268,17 @@ int app_run(const char *cfg_name)
     model_print(&model, cfg.model);
 
     reason = "read_failed";
-    if (plat_read_file(cfg.tokenizer, &tok_data, &tok_size, &reason) != 0) {
-        out_error("tokenizer", cfg.tokenizer, reason, "cannot read the tokenizer");
+    if (load_file(&net, cfg.tokenizer, cfg.tokenizer_url, cfg.tokenizer_sha256, &tok_file,
+                  &reason) != 0) {
+        out_error("tokenizer", cfg.tokenizer, reason,
+                  cfg.tokenizer_url[0] ? "not from the network, nor from the disk"
+                                       : "cannot read the tokenizer");
         finish(0);
         return 1;
     }
     struct tokenizer tok;
     struct tok_error terr;
-    if (tokenizer_check(&tok, tok_data, tok_size, model.cfg.vocab_size, &terr) != 0) {
+    if (tokenizer_check(&tok, tok_file.data, tok_file.size, model.cfg.vocab_size, &terr) != 0) {
         out_error("tokenizer", cfg.tokenizer, terr.reason, terr.detail);
         finish(0);
         return 1;
@@ -254,8 +287,8 @@ int app_run(const char *cfg_name)
 
     if (run_generation(&model, &tok, k, timer.tsc_hz) != 0)
         ok = 0;
-    plat_free(tok_data, tok_size);
-    plat_free(model_data, model_size);
+    plat_free(tok_file.data, tok_file.alloc);
+    plat_free(model_file.data, model_file.alloc);
     finish(ok);
     return ok ? 0 : 1;
 }

@@ -18,6 +18,7 @@ void config_defaults(struct config *cfg)
     cfg->bench_runs = 5;
     cfg->slowdown_pct = 0.0f;
     cfg->shutdown = 1;
+    cfg->net_timeout_ms = 5000;
 }
 
 const char *config_kernel_name(enum cfg_kernel kernel)
@@ -138,6 +139,45 @@ static int parse_name(const char *s, char *dst, size_t cap)
     return bm_strlcpy(dst, s, cap) ? 0 : -1;
 }
 
+/* An http:// URL (checked in full when used), or empty for none. */
+static int parse_url(const char *s, char *dst, size_t cap)
+{
+    const char *scheme = "http://";
+    if (!*s) {
+        dst[0] = 0;
+        return 0;
+    }
+    for (size_t i = 0; scheme[i]; i++)
+        if (s[i] != scheme[i])
+            return -1;
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
+            return -1;
+    return bm_strlcpy(dst, s, cap) ? 0 : -1;
+}
+
+/* 64 hex digits, stored lowercase; empty for none. */
+static int parse_sha256(const char *s, char *dst)
+{
+    size_t n = bm_strlen(s);
+    if (n == 0) {
+        dst[0] = 0;
+        return 0;
+    }
+    if (n != CFG_SHA256_HEX)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c >= 'A' && c <= 'F')
+            c = (char)(c - 'A' + 'a');
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return -1;
+        dst[i] = c;
+    }
+    dst[n] = 0;
+    return 0;
+}
+
 /* Returns 1 when the key is unknown, -1 for a bad value, 0 when applied. */
 static int apply(struct config *cfg, const char *key, const char *value)
 {
@@ -190,6 +230,16 @@ static int apply(struct config *cfg, const char *key, const char *value)
         return parse_real_range(value, 0.0, 1000.0, &cfg->slowdown_pct);
     if (bm_streq(key, "shutdown"))
         return parse_flag(value, &cfg->shutdown);
+    if (bm_streq(key, "model_url"))
+        return parse_url(value, cfg->model_url, sizeof cfg->model_url);
+    if (bm_streq(key, "tokenizer_url"))
+        return parse_url(value, cfg->tokenizer_url, sizeof cfg->tokenizer_url);
+    if (bm_streq(key, "model_sha256"))
+        return parse_sha256(value, cfg->model_sha256);
+    if (bm_streq(key, "tokenizer_sha256"))
+        return parse_sha256(value, cfg->tokenizer_sha256);
+    if (bm_streq(key, "net_timeout_ms"))
+        return parse_u32_range(value, 1, 600000, &cfg->net_timeout_ms);
     return 1;
 }
 

@@ -7,6 +7,8 @@
 
 #define CFG_NAME_MAX 64
 #define CFG_PROMPT_MAX 512
+#define CFG_URL_MAX 256
+#define CFG_SHA256_HEX 64
 
 enum cfg_kernel { KERNEL_AUTO, KERNEL_AVX2, KERNEL_PORTABLE };
 
@@ -25,6 +27,12 @@ struct config {
     uint32_t bench_runs;
     float slowdown_pct;
     int shutdown;
+    /* Network boot (empty URL: disk only). The digests are lowercase hex, or empty. */
+    char model_url[CFG_URL_MAX];
+    char tokenizer_url[CFG_URL_MAX];
+    char model_sha256[CFG_SHA256_HEX + 1];
+    char tokenizer_sha256[CFG_SHA256_HEX + 1];
+    uint32_t net_timeout_ms;      /* connect and per-read timeout */
 };
 
 struct cfg_error {

@@ -48,6 +48,35 @@ void plat_firmware_info(struct plat_firmware_info *info);
  * reads XCR0). Prints the [cpu] step lines itself. Returns 1 when AVX state is usable. */
 int plat_enable_avx(void);
 
+/* Network transport for download.c (HTTP over TCP/IPv4). UEFI: the firmware's network
+ * stack (SNP/MNP/IP4/TCP4, address from DHCP); host: POSIX sockets. Timeouts are in
+ * milliseconds; failures set *reason to a static word of MARKERS.md's [net] fallback
+ * reasons ("no_nic", "no_dhcp", "refused", "timeout") or "reset" (the peer aborted). */
+struct plat_net_info {
+    uint32_t nic;          /* index of the interface used, among those found */
+    uint32_t nic_count;
+    uint8_t mac[6];
+    uint8_t ip[4];
+    const char *source;    /* how the address was obtained: "dhcp", "static" or "host" */
+    uint32_t setup_ms;     /* time spent bringing the interface up */
+};
+/* Brings the interface up the first time (NIC, then an address within timeout_ms, or
+ * longer when the platform's DHCP needs it: 15 s at least on UEFI); later
+ * calls give the same answer. Returns 0, or -1 with *reason "no_nic" or "no_dhcp". */
+int plat_net_info(uint32_t timeout_ms, struct plat_net_info *info, const char **reason);
+/* Opens a TCP connection. Returns a handle >= 0, or -1 with *reason "refused" or
+ * "timeout". One connection at a time is enough for the core. */
+int plat_net_open(const uint8_t ip[4], uint16_t port, uint32_t timeout_ms,
+                  const char **reason);
+/* Sends all len bytes. Returns 0, or -1 with *reason "timeout" or "reset". */
+int plat_net_send(int conn, const void *data, size_t len, uint32_t timeout_ms,
+                  const char **reason);
+/* Receives at most cap bytes straight into buf, waiting at most timeout_ms for the first.
+ * Returns the count (> 0), 0 when the peer closed the connection, -1 with *reason
+ * "timeout" or "reset". */
+long plat_net_recv(int conn, void *buf, size_t cap, uint32_t timeout_ms, const char **reason);
+void plat_net_close(int conn);
+
 /* Ends the run: UEFI ResetSystem(shutdown) unless stay_up; host exit(status). */
 void plat_shutdown(int ok, int stay_up);
 

@@ -48,28 +48,63 @@ static void block(uint32_t h[8], const uint8_t *p)
     h[4] += e; h[5] += f; h[6] += g; h[7] += k;
 }
 
-void sha256(const uint8_t *data, size_t len, uint8_t digest[32])
+void sha256_init(struct sha256_ctx *ctx)
 {
-    uint32_t h[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                     0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
-    size_t full = len / 64 * 64;
-    for (size_t i = 0; i < full; i += 64)
-        block(h, data + i);
+    static const uint32_t h0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                   0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    for (int i = 0; i < 8; i++)
+        ctx->h[i] = h0[i];
+    ctx->total = 0;
+    ctx->used = 0;
+}
+
+void sha256_update(struct sha256_ctx *ctx, const uint8_t *data, size_t len)
+{
+    ctx->total += len;
+    if (ctx->used > 0) {
+        size_t take = 64 - ctx->used;
+        if (take > len)
+            take = len;
+        bm_memcpy(ctx->buf + ctx->used, data, take);
+        ctx->used += take;
+        data += take;
+        len -= take;
+        if (ctx->used < 64)
+            return;
+        block(ctx->h, ctx->buf);
+        ctx->used = 0;
+    }
+    for (; len >= 64; data += 64, len -= 64)
+        block(ctx->h, data);
+    bm_memcpy(ctx->buf, data, len);
+    ctx->used = len;
+}
+
+void sha256_final(struct sha256_ctx *ctx, uint8_t digest[32])
+{
     uint8_t tail[128];
-    size_t rest = len - full;
+    size_t rest = ctx->used;
     bm_memset(tail, 0, sizeof tail);
-    bm_memcpy(tail, data + full, rest);
+    bm_memcpy(tail, ctx->buf, rest);
     tail[rest] = 0x80;
     size_t tail_len = rest + 9 <= 64 ? 64 : 128;
-    uint64_t bits = (uint64_t)len * 8;
+    uint64_t bits = ctx->total * 8;
     for (int i = 0; i < 8; i++)
         tail[tail_len - 1 - (size_t)i] = (uint8_t)(bits >> (8 * i));
     for (size_t i = 0; i < tail_len; i += 64)
-        block(h, tail + i);
+        block(ctx->h, tail + i);
     for (int i = 0; i < 8; i++) {
-        digest[4 * i] = (uint8_t)(h[i] >> 24);
-        digest[4 * i + 1] = (uint8_t)(h[i] >> 16);
-        digest[4 * i + 2] = (uint8_t)(h[i] >> 8);
-        digest[4 * i + 3] = (uint8_t)h[i];
+        digest[4 * i] = (uint8_t)(ctx->h[i] >> 24);
+        digest[4 * i + 1] = (uint8_t)(ctx->h[i] >> 16);
+        digest[4 * i + 2] = (uint8_t)(ctx->h[i] >> 8);
+        digest[4 * i + 3] = (uint8_t)ctx->h[i];
     }
+}
+
+void sha256(const uint8_t *data, size_t len, uint8_t digest[32])
+{
+    struct sha256_ctx ctx;
+    sha256_init(&ctx);
+    sha256_update(&ctx, data, len);
+    sha256_final(&ctx, digest);
 }

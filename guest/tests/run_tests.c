@@ -37,6 +37,7 @@ int main(int argc, char **argv)
     test_model();
     test_bench();
     test_kernels();
+    test_http();
     printf("run-tests: %d checks, %d failed\n", test_checks, test_failures);
     return test_failures ? 1 : 0;
 }

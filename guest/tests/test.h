@@ -26,5 +26,6 @@ void test_tokenizer(void);
 void test_model(void);
 void test_bench(void);
 void test_kernels(void);
+void test_http(void);
 
 #endif

@@ -9,6 +9,8 @@
  * ~180,000 ticks of a 50 ms window would ever need). */
 #define STUCK_READS 2000000u
 
+UINT64 uefi_tsc_hz;
+
 uint64_t plat_cycles(void)
 {
     uint32_t lo, hi;
@@ -76,6 +78,7 @@ int plat_timer_init(struct plat_timer_info *info)
             info->source = "acpi_pm";
             /* A memory-mapped timer has no port: report its address, truncated. */
             info->pm_port = (uint32_t)timer.address;
+            uefi_tsc_hz = info->tsc_hz;
             return 0;
         }
     }
@@ -86,5 +89,6 @@ int plat_timer_init(struct plat_timer_info *info)
     info->calib_ms = CALIB_MS;
     info->source = "stall";
     info->pm_port = 0;
+    uefi_tsc_hz = info->tsc_hz;
     return info->tsc_hz > 0 ? 0 : -1;
 }

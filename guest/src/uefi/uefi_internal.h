@@ -20,6 +20,9 @@ void uefi_pages_free(void *ptr, UINTN bytes);
 /* Zeroes len bytes with rep stosb (fast under TCG, never turned into a memset call). */
 void uefi_zero(void *dst, UINTN len);
 
+/* The TSC frequency measured by plat_timer_init (0 before), for deadlines. */
+extern UINT64 uefi_tsc_hz;
+
 /* The ACPI power-management timer (3.579545 MHz), as the FADT describes it. */
 struct uefi_pm_timer {
     int in_io_space;   /* 1: I/O port, 0: memory-mapped */
