@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -41,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 from pytest_baremetal.build_under_test import reference_guest  # noqa: E402
 from pytest_baremetal.dut import Dut  # noqa: E402
+from pytest_baremetal.errors import BootError  # noqa: E402
 from pytest_baremetal.guestconfig import GuestConfig  # noqa: E402
 from pytest_baremetal.session import BaremetalSession  # noqa: E402
 from pytest_baremetal.settings import Settings  # noqa: E402
@@ -78,6 +80,33 @@ def ensure_15m_model() -> Path:
     return MODEL_15M
 
 
+def frozen_builds(tmp: Path) -> tuple[Path, Path, list[str]]:
+    """Copies of the UEFI guest and the host build, rebuilt first when stale.
+
+    Other people edit guest/src while benchmarks run: a failed rebuild falls back to the
+    last good binaries (with a warning), and the copies keep one binary for the whole run.
+    """
+    warnings: list[str] = []
+    try:
+        reference_guest(ROOT)
+    except BootError as error:
+        warnings.append(f"UEFI guest rebuild failed, using the last build: "
+                        f"{str(error).splitlines()[-1]}")
+    make = subprocess.run(["make", "-s", "-C", str(GUEST), "host", "kernel-bench"],
+                          capture_output=True, text=True)
+    if make.returncode != 0:
+        tail = (make.stdout + make.stderr).strip().splitlines()[-1:]
+        warnings.append(f"host rebuild failed, using the last build: {' '.join(tail)}")
+    efi, host = tmp / "BOOTX64.EFI", tmp / "bm-guest"
+    shutil.copy2(GUEST / "build" / "BOOTX64.EFI", efi)
+    shutil.copy2(HOST_GUEST, host)
+    return efi, host, warnings
+
+
+def model_files(model_dir: Path) -> dict[str, Path]:
+    return {name: model_dir / name for name in ("model.bin", "tokenizer.bin")}
+
+
 # -- (a) the host build ---------------------------------------------------------------------
 @dataclass
 class HostRun:
@@ -86,7 +115,7 @@ class HostRun:
     params: int
 
 
-def host_run(kernel: str, repeats: int, steps: int, work: Path) -> HostRun:
+def host_run(binary: Path, kernel: str, repeats: int, steps: int, work: Path) -> HostRun:
     """One process of the host build on the 15M model; its per-repeat decode tok/s."""
     cfg = work / f"{kernel}.cfg"
     cfg.write_text(f"bench=0\nkernel={kernel}\nrepeats={repeats}\nsteps={steps}\n"
@@ -96,7 +125,7 @@ def host_run(kernel: str, repeats: int, steps: int, work: Path) -> HostRun:
         link = work / name
         if not link.exists():
             link.symlink_to(MODEL_15M / name)
-    out = subprocess.run([str(HOST_GUEST), str(cfg)], capture_output=True, text=True,
+    out = subprocess.run([str(binary), str(cfg)], capture_output=True, text=True,
                          check=True).stdout
     used = KERNEL_RE.search(out)
     params = PARAMS_RE.search(out)
@@ -114,6 +143,7 @@ class Boot:
     speeds: list[float]            # decode_tok_s of every repeat
     kernel: str
     params: int
+    build: str                     # the [boot] line's build id
     t_console: float               # console log opened (QEMU spawned, paused, connected)
     t_first_byte: float            # the firmware's first console byte
     t_boot_line: float             # the guest's [boot] line
@@ -166,6 +196,7 @@ def measure_boot(session: BaremetalSession, board: str, config: GuestConfig) -> 
             speeds=speeds,
             kernel=f"{kernel.fields['kernel']} ({kernel.fields['reason']})",
             params=int(model.fields["params"]),  # type: ignore[call-overload]
+            build=str(boot_line.fields["build"]),
             t_console=t0,
             t_first_byte=t0 + (first_byte or 0.0),
             t_boot_line=t0 + boot_line.time,
@@ -275,19 +306,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     stamp = time.strftime("%Y-%m-%d %H:%M %Z")
     load = os.getloadavg()
 
-    subprocess.run(["make", "-s", "-C", str(GUEST), "host", "kernel-bench"], check=True)
-    model_dir = ensure_15m_model()
-    reference_guest(ROOT)  # builds the UEFI guest when stale, outside the timings
-
     tmp = Path(tempfile.mkdtemp(prefix="bm-guest-speed-"))
+    model_dir = ensure_15m_model()
+    efi, host_binary, warnings = frozen_builds(tmp)  # outside the timings
 
-    def settings(board_set: tuple[str, ...], model: Path | None) -> Settings:
+    def settings(board_set: tuple[str, ...], model: Path) -> Settings:
+        # the reference guest's EFI (a frozen copy) + model files: the --bm-efi/--bm-file
+        # path of the plugin, with the reference profile and its run.cfg
         return Settings(root=ROOT, targets=board_set, board_dirs=(ROOT / "boards",),
-                        log_dir=tmp / "logs", history=str(tmp / "h.sqlite"), model_dir=model)
+                        efi=efi, efi_files=model_files(model), log_dir=tmp / "logs",
+                        history=str(tmp / "h.sqlite"))
 
     boards = ("qemu-tcg", "qemu-tcg-noavx")
     s15 = BaremetalSession(settings(boards, model_dir))
-    tiny = BaremetalSession(settings(boards, None))
+    tiny = BaremetalSession(settings(boards, GUEST / "models" / "tiny"))
     base = {"bench": 0, "repeats": args.tcg_repeats, "steps": args.tcg_steps}
     kinds = [Kind("tcg-avx2", "qemu-tcg", "15M", {**base, "kernel": "avx2"}),
              Kind("noavx-portable", "qemu-tcg-noavx", "15M", {**base, "kernel": "portable"})]
@@ -302,7 +334,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # host first (quiet: nothing else of ours runs), alternating kernels
         for _ in range(args.host_runs):
             for kernel in host:
-                host[kernel].append(host_run(kernel, args.host_repeats, args.host_steps, tmp))
+                host[kernel].append(host_run(host_binary, kernel, args.host_repeats,
+                                             args.host_steps, tmp))
         for round_ in range(args.boots):
             for kind in [*kinds, tiny_kind]:
                 boot = measure_boot(session_of[kind.model], kind.board,
@@ -317,6 +350,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print(f"guest_speed: {stamp}, {os.cpu_count()} CPUs, load average at start "
           f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, logs {tmp / 'logs'}")
+    builds = sorted({b.build for k in [*kinds, tiny_kind] for b in k.boots})
+    print(f"UEFI guest build {', '.join(builds)}")
+    for warning in warnings:
+        print(f"WARNING: {warning}")
     host_med = print_host(host, args.host_steps, args.host_repeats)
     print()
     tcg_med = print_tcg(kinds, host_med)
@@ -338,7 +375,7 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{load_end[0]:.2f} {load_end[1]:.2f} {load_end[2]:.2f}")
     if args.kernel_bench:
         print()
-        subprocess.run([str(KERNEL_BENCH)], check=True)
+        subprocess.run([str(KERNEL_BENCH)], check=True)  # not frozen: run last
     return 0
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -30,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pytest_baremetal.build_under_test import reference_guest
+from pytest_baremetal.errors import BootError
 from pytest_baremetal.guestconfig import GuestConfig
 from pytest_baremetal.history import open_store
 from pytest_baremetal.history.noise import NoiseModel, estimate_noise
@@ -43,11 +46,14 @@ Groups = list[list[float]]
 Draw = Callable[[np.random.Generator, float, int, int], tuple[Groups, Groups]]
 
 
+MODEL_FILES = ("model.bin", "tokenizer.bin")
+
+
 class RealGuest:
     """The reference guest booted through the plugin's own machinery (``BaremetalSession``,
     ``pool.fresh``, the reference marker profile), one fresh boot per sample."""
 
-    board = "qemu-tcg"
+    board = "qemu-tcg-icount"  # instruction-counted time: see boards/qemu-tcg-icount.yaml
     # the shipped tiny model stops (EOS) after 150 tokens of the default prompt: ~1.1 s of
     # decode per repeat under TCG on the 2-core reference machine
     steps = 150
@@ -60,8 +66,18 @@ class RealGuest:
     def session(self) -> BaremetalSession:
         if self._session is None:
             root = Path(__file__).resolve().parents[1]
+            guest = root / "guest"
             self.log_dir = Path(tempfile.mkdtemp(prefix="bm-regression-power-"))
+            try:  # rebuild when stale; others edit guest/src, so keep the last good build
+                reference_guest(root)
+            except BootError as error:
+                print(f"WARNING: UEFI guest rebuild failed, using the last build: "
+                      f"{str(error).splitlines()[-1]}", file=sys.stderr)  # fmt: skip
+            efi = self.log_dir / "BOOTX64.EFI"  # one frozen binary for the whole run
+            shutil.copy2(guest / "build" / "BOOTX64.EFI", efi)
+            tiny = guest / "models" / "tiny"
             settings = Settings(root=root, targets=(self.board,), board_dirs=(root / "boards",),
+                                efi=efi, efi_files={n: tiny / n for n in MODEL_FILES},
                                 log_dir=self.log_dir / "logs",
                                 history=str(self.log_dir / "h.sqlite"))  # fmt: skip
             self._session = BaremetalSession(settings)
@@ -97,7 +113,7 @@ def collect_samples(slowdown_pct: float, repeats: int) -> list[float]:
     """Boot the reference guest once under QEMU TCG with ``slowdown_pct`` and ``repeats`` in
     its run.cfg; return the boot's ``decode_tok_s`` values, one per timed repeat.
 
-    Board ``qemu-tcg``, the shipped tiny model, ``bench=0``, ``steps=150`` (the whole story
+    Board ``REAL_GUEST.board`` (``--board``), the shipped tiny model, ``bench=0``, ``steps=150`` (the whole story
     of the default prompt, ~1.1 s of decode per repeat); the QEMU is gone on return.
     """
     return REAL_GUEST.boot(slowdown_pct, repeats)
@@ -187,7 +203,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--cv", type=float, default=0.02, help="repeat-to-repeat CV (0.02)")
     ap.add_argument("--boot-cv", type=float, default=0.01, help="boot-to-boot CV (0.01)")
     ap.add_argument("--from-store", help="fit --cv/--boot-cv to this history store")
-    ap.add_argument("--board", default="qemu-tcg", help="board for --from-store")
+    ap.add_argument("--board", default="qemu-tcg-icount",
+                    help="board for --real and --from-store (qemu-tcg-icount: noise-free "
+                    "instruction-counted time; qemu-tcg: wall-clock time, noisy when shared)")
     ap.add_argument("--repeats", "--n", type=int, default=5, help="timed repeats per boot")
     ap.add_argument("--boots", type=int, default=3, help="boots per nightly (current side)")
     ap.add_argument("--baseline-boots", type=int, default=9, help="boots in the baseline")
@@ -202,6 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     params = DecisionParams(min_effect=args.min_effect)
 
     if args.real:
+        REAL_GUEST.board = args.board
         if args.real_pool < args.boots + args.baseline_boots:
             ap.error("--real-pool must hold the baseline and current boots of a 0% comparison")
         if 0.0 not in slowdowns:

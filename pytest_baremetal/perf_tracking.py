@@ -5,11 +5,18 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pytest_baremetal import history
 from pytest_baremetal.dut import Dut
+from pytest_baremetal.history.plot import baseline_band, trend_plot
+from pytest_baremetal.history.stats import metric_label
+
+TREND_RUNS = 50
+"""How many of the board's latest runs a trend chart shows."""
 
 
 def file_digest(path: Path) -> str:
@@ -51,6 +58,9 @@ class PerfTracker:
     update_baseline: bool = False
     release: str | None = None
     session_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    #: Set by the plugin when the report can show a chart (Allure): after each verdict the
+    #: board's trend PNG is drawn into the boot's log folder and handed to it with the metric.
+    attach_trend: Callable[[Path, str], None] | None = None
     _store: history.HistoryStore | None = None
     _runs: dict[int, int] = field(default_factory=dict)  # id(dut) -> run id
     _failed: set[int] = field(default_factory=set)
@@ -84,7 +94,33 @@ class PerfTracker:
         if values:
             values.sort()
             dut.record_metric(metric, values[len(values) // 2], "tok/s")
+        if self.attach_trend is not None:
+            chart = self.trend_chart(dut, run_id, metric)
+            if chart is not None:
+                self.attach_trend(chart, metric)
         return verdict
+
+    def trend_chart(self, dut: Dut, run_id: int, metric: str) -> Path | None:
+        """Draws `metric` over the board's latest runs, with the baseline band, as
+        ``trend-<metric>.png`` in the boot's log folder; None (and a warning) if it cannot."""
+        folder = dut.info.log_dir or dut.log_path.parent
+        try:
+            current = self.store.runs(ids=[run_id])
+            runs = self.store.runs(board=dut.board.name, limit=TREND_RUNS)
+            runs += [r for r in current if r.id not in {x.id for x in runs}]
+            policy = history.parse_policy(self.policy or history.DEFAULT_POLICY)
+            choice = history.select_baseline(self.store, current[0].key, policy, exclude=current)
+            base = self.store.samples([r.id for r in choice.runs], metric)
+            values = [s.value for samples in base.values() for s in samples]
+            band = (baseline_band(values, history.DecisionParams().min_effect, str(policy))
+                    if values else None)
+            return trend_plot(runs, self.store.samples([r.id for r in runs], metric), metric,
+                              folder / f"trend-{metric}.png", band,
+                              f"{metric_label(metric)} on {dut.board.name}")
+        except history.HistoryError as error:
+            warnings.warn(f"no trend chart of {metric} on {dut.board.name}: {error}",
+                          stacklevel=2)
+            return None
 
     def mark_failed(self, dut: Dut) -> None:
         if id(dut) in self._runs:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -12,6 +13,7 @@ from pytest_baremetal import settings as settings_mod
 from pytest_baremetal.dut import Dut
 from pytest_baremetal.errors import BaremetalError
 from pytest_baremetal.host_reference import HostReference
+from pytest_baremetal.netserve import FileServer, pytest_glue
 from pytest_baremetal.perf_tracking import PerfTracker
 from pytest_baremetal.selection import config_from_markers, skip_reason
 from pytest_baremetal.session import BaremetalSession, worker_id
@@ -43,6 +45,10 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(error)) from error
     config.stash[SESSION_KEY] = session
     reporting.enable(config)
+    # labgrid's own pytest plugin owns --lg-coordinator; remote places read the environment
+    coordinator = config.getoption("lg_coordinator", None)
+    if coordinator:
+        os.environ.setdefault("LG_COORDINATOR", str(coordinator))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -178,12 +184,27 @@ def bm_reference(bm_session: BaremetalSession) -> Callable[[Dut], HostReference]
     return make
 
 
+@pytest.fixture
+def bm_model_server(request: pytest.FixtureRequest,
+                    bm_session: BaremetalSession) -> Iterator[FileServer]:
+    """The build's model folder over HTTP on 127.0.0.1 for this test (see netserve).
+
+    Function scope: the fresh port in its URLs makes every boot that uses them its own,
+    so a pooled boot never ran against another test's faults; the log is this test's.
+    """
+    board = request.getfixturevalue("board") if "board" in request.fixturenames else None
+    with pytest_glue.serve_for_test(request.node, bm_session, board) as server:
+        yield server
+
+
 @pytest.fixture(scope="session")
-def bm_perf(bm_session: BaremetalSession) -> Iterator[PerfTracker]:
+def bm_perf(request: pytest.FixtureRequest,
+            bm_session: BaremetalSession) -> Iterator[PerfTracker]:
     """Records tok/s samples in the history store and judges them against the baseline."""
     s = bm_session.settings
     tracker = PerfTracker(s.history or str(s.root / "reports" / "history.sqlite"),
                           s.baseline, s.update_baseline, s.release)
+    tracker.attach_trend = reporting.trend_attacher(request.config)
     bm_session.perf = tracker
     yield tracker
     bm_session.perf = None

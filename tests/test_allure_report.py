@@ -167,6 +167,32 @@ def quiet_dut(request, logs):
     return _use(request, boot(logs, "qemu-kvm", "quiet", fallback=None))
 
 
+@pytest.fixture(scope="session")
+def perf(request, tmp_path_factory):
+    """A PerfTracker over a history with three earlier passing boots of qemu-tcg, wired the way
+    plugin.py's bm_perf wires it."""
+    from dataclasses import replace
+    from datetime import timedelta
+    from pytest_baremetal import history
+    from pytest_baremetal.perf_tracking import PerfTracker
+
+    url = str(tmp_path_factory.mktemp("history") / "history.sqlite")
+    store = history.open_store(url)
+    for days, tok_s in ((3, (25.0, 25.4)), (2, (24.9, 25.3)), (1, (25.1, 25.5))):
+        context = history.collect_context(
+            board="qemu-tcg", accelerator="tcg", cpu_model="Skylake-Client (GenuineIntel 6/94)",
+            model_digest="stories260K.bin", session=f"earlier-{days}")
+        context = replace(context, started_at=context.started_at - timedelta(days=days))
+        run = history.record_boot(store, context, [{"repeat": i + 1, "decode_tok_s": v}
+                                                   for i, v in enumerate(tok_s)])
+        history.finish_run(store, run, passed=True)
+    store.close()
+    tracker = PerfTracker(url, None)
+    tracker.attach_trend = reporting.trend_attacher(request.config)
+    yield tracker
+    tracker.close()
+
+
 @pytest.fixture
 def broken_accelerator(request):
     raise BootError("qemu-kvm: accelerator kvm cannot run the guest: kvm: failed to set MSR 0x10a")
@@ -188,6 +214,11 @@ def test_tok_s_is_measured(dut):
     dut.record_metric("decode_tok_s", summary.fields["decode_tok_s_median"]
                       + float(os.environ.get("TOK_S_SHIFT", "0")), "tok/s")
     assert summary.fields["decode_tok_s_median"] > 1
+
+
+def test_tok_s_against_history(dut, perf):
+    verdict = perf.check(dut, metric="decode_tok_s")
+    assert verdict.status == "no_change", verdict.describe()
 
 
 def test_generated_text_is_wrong(dut):
@@ -248,7 +279,7 @@ def labels_of(result: dict[str, Any]) -> dict[str, str]:
 def attachment(results: Path, result: dict[str, Any], name: str) -> str:
     found = [a for a in result["attachments"] if a["name"] == name]
     assert found, f"no attachment {name!r} in {[a['name'] for a in result['attachments']]}"
-    return (results / found[0]["source"]).read_text(errors="replace")
+    return (results / str(found[0]["source"])).read_text(errors="replace")
 
 
 @pytest.fixture(scope="module")
@@ -256,7 +287,7 @@ def results(session_dir: Path) -> Path:
     out = session_dir / "allure-results"
     done = run_session(session_dir, out)
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "4 failed, 2 passed, 1 error" in done.stdout, done.stdout
+    assert "4 failed, 3 passed, 1 error" in done.stdout, done.stdout
     return out
 
 
@@ -290,7 +321,7 @@ def test_results_carry_labels_steps_and_attachments(results: Path) -> None:
     steps = [s["name"] for s in banner["steps"]]
     assert steps[:3] == ["power on qemu-tcg (tcg)", "boot: firmware hands over, banner printed",
                          "run to [done] status=ok"]
-    assert "await boot" in steps and "await done" in steps
+    assert "await boot" in steps
     power_on = banner["steps"][0]
     assert power_on["stop"] - power_on["start"] == 400  # first output 0.4 s after power-on
     # the second test on the same boot says so
@@ -311,6 +342,22 @@ def test_figures_are_parameters_outside_the_history_id(results: Path, session_di
     assert next(p for p in second["parameters"] if p["name"] == "decode_tok_s (tok/s)")[
         "value"] == "28.2"
     assert second["historyId"] == tok_s["historyId"]  # trends join the two runs
+
+
+def test_trend_chart_is_attached_after_the_verdict(results: Path) -> None:
+    """PerfTracker.check draws the board's history (four boots) and attaches the PNG."""
+    perf = load_results(results)["test_tok_s_against_history[qemu-tcg]"]
+    assert perf["status"] == "passed"
+    (chart,) = [a for a in perf["attachments"] if a["name"] == "trend decode_tok_s"]
+    assert chart["type"] == "image/png"
+    png = (results / chart["source"]).read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    assert int.from_bytes(png[16:20], "big") == 1000  # 10 in at 100 dpi, as history plot draws
+    param = next(p for p in perf["parameters"] if p["name"] == "decode_tok_s (tok/s)")
+    assert param["value"] == "25.4"  # PerfTracker reports values[n // 2] of [25.0, 25.4]
+    others = [a["name"] for r in load_results(results).values() if r["name"] != perf["name"]
+              for a in r.get("attachments", [])]
+    assert "trend decode_tok_s" not in others  # only the test that asked for a verdict
 
 
 def test_failures_fall_into_categories(results: Path) -> None:
@@ -380,7 +427,9 @@ OPEN_ATTACHMENT = """(() => {
       '[data-testid=test-result-attachment-header] *')].some(e => e.innerText === NAME));
   if (!box) return null;
   const header = box.querySelector('[data-testid=test-result-attachment-header]');
-  if (!box.dataset.bmOpened) { box.dataset.bmOpened = '1'; header.click(); return null; }
+  if (!box.dataset.bmOpened) {  // the header's first button toggles the attachment
+    box.dataset.bmOpened = '1'; (header.querySelector('button') || header).click(); return null;
+  }
   box.scrollIntoView({block: 'start'});
   const img = box.querySelector('img');
   const body = [...box.children].filter(c => c !== header).map(c => c.innerText).join('\\n');
@@ -502,7 +551,7 @@ class Chromium:
             return bool(settled)
 
         self._until(opened, "the test tree to open", timeout)
-        return {name: path for name, path in found["last"]["leaves"]}
+        return {str(name): [str(p) for p in path] for name, path in found["last"]["leaves"]}
 
     def open_test(self, name: str, timeout: float = 30.0) -> str:
         """Clicks the test ``name`` in the opened tree; the test page's text once it shows."""
@@ -630,6 +679,11 @@ def test_report_in_a_browser(results: Path, session_dir: Path, browser: Chromium
                  "[done] status=ok"):
         assert line in console, line
     shot = browser.screenshot(tmp_path / "test-page.png")
+    browser.goto(url + "index.html")
+    browser.tree()
+    browser.open_test("test_tok_s_against_history[qemu-tcg]")
+    browser.open_attachment("trend decode_tok_s")  # the image loaded (a decoded PNG)
+    browser.screenshot(tmp_path / "trend.png")
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
     kept = ROOT / "reports" / "screenshots"
     kept.mkdir(parents=True, exist_ok=True)
@@ -663,22 +717,33 @@ def test_report_of_a_real_boot(tmp_path: Path, browser: Chromium,
             f"--bm-history={tmp_path / 'history.sqlite'}", "-q"]
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=1800,
                           check=False)
-    assert "passed" in done.stdout, done.stdout[-3000:] + done.stderr[-3000:]
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     by_name = load_results(results)
     banner = by_name["test_banner_names_the_build[qemu-tcg]"]
     assert labels_of(banner)["board"] == "qemu-tcg"
     assert "[boot] name=" in attachment(results, banner, "console qemu-tcg")
+    perf = by_name["test_tok_s_against_history[qemu-tcg]"]
+    tok_s = next(p["value"] for p in perf["parameters"] if p["name"] == "decode_tok_s (tok/s)")
+    assert any(a["name"] == "trend decode_tok_s" for a in perf["attachments"]), \
+        "no trend chart: plugin.py's bm_perf must set tracker.attach_trend"
     report, url = served
     render(results, report, tmp_path / "allure-history.jsonl")
-    ids = {t["name"]: t["id"] for t in
-           json.loads((report / "test-results.json").read_text())["byId"].values()}
+
+    # the overview: every test under its board (all passed, so Allure shows the group closed)
     browser.goto(url + "index.html")
-    browser.wait_text("qemu-tcg", "test_banner_names_the_build[qemu-tcg]")
-    browser.goto(url + "index.html#" + ids["test_tok_s_against_history[qemu-tcg]"])
-    browser.wait_text("decode_tok_s (tok/s)", "console qemu-tcg")
-    browser.click_text("console qemu-tcg")
-    browser.scroll_to_text("console qemu-tcg")
-    browser.wait_text("[boot] name=bm-ref-guest", "[perf] summary")
+    tree = browser.tree()
+    assert set(by_name) <= set(tree), (sorted(by_name), tree)
+    assert all(tree[name][0] == "qemu-tcg" for name in by_name), tree
+    browser.screenshot(tmp_path / "real-overview.png")
+
+    # the perf test's page: labels, the tok/s figure, the console and the trend chart
+    page = browser.open_test("test_tok_s_against_history[qemu-tcg]")
+    for shown in ("board", "qemu-tcg", "accelerator", "tcg", "build", "bm-ref-guest",
+                  "decode_tok_s (tok/s)", tok_s, "power on qemu-tcg (tcg)"):
+        assert shown in page, shown
+    console = browser.open_attachment("console qemu-tcg")
+    assert "[boot] name=bm-ref-guest" in console and "[perf] summary" in console
+    browser.open_attachment("trend decode_tok_s")
     shot = browser.screenshot(tmp_path / "real-test-page.png")
     kept = ROOT / "reports" / "screenshots"
     kept.mkdir(parents=True, exist_ok=True)

@@ -1,11 +1,13 @@
 """Reports of a run. Allure support loads only with allure-pytest and ``--alluredir``.
 
-The plugin calls two functions: ``enable(config)`` from ``pytest_configure`` and
-``on_dut(item, dut)`` whenever a test gets a boot. Both do nothing without Allure.
+The plugin calls three functions: ``enable(config)`` from ``pytest_configure`` and
+``on_dut(item, dut)`` whenever a test gets a boot, and ``trend_attacher(config)`` for the
+performance tracker's charts. They do nothing without Allure.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,3 +48,15 @@ def on_dut(item: pytest.Item, dut: Any) -> None:
     active = reporter(item.config)
     if active is not None:
         active.on_dut(item, dut)
+
+
+def trend_attacher(config: pytest.Config) -> Callable[[Path, str], None] | None:
+    """What attaches a trend chart (PNG, metric) to the current test, or None without Allure.
+
+    ``PerfTracker.attach_trend`` takes it: the tracker draws charts only when it is set.
+    """
+    if reporter(config) is None:
+        return None
+    from pytest_baremetal.reporting.allure_report import attach_trend
+
+    return attach_trend

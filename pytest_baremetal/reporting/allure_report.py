@@ -340,6 +340,11 @@ class AllureBaremetal:
                 rows = "\n".join(f"{m.name},{m.value},{m.unit}" for m in figures)
                 _attach("metric,value,unit\n" + rows + "\n", name="figures recorded",
                               attachment_type=allure.attachment_type.CSV)
+        if not duts and "board" not in done and report.when == "setup" and report.skipped:
+            done.add("board")  # skipped before it got a boot: still listed under its board
+            board = getattr(getattr(item, "callspec", None), "params", {}).get("board")
+            if board:
+                _dynamic.label("board", str(board))
         if report.failed and "labelled" not in done and call.excinfo is not None:
             done.add("labelled")
             reason = next((d.info.fallback_reason for d in duts if d.info.fallback_reason), None)
