@@ -113,8 +113,9 @@ def collect_samples(slowdown_pct: float, repeats: int) -> list[float]:
     """Boot the reference guest once under QEMU TCG with ``slowdown_pct`` and ``repeats`` in
     its run.cfg; return the boot's ``decode_tok_s`` values, one per timed repeat.
 
-    Board ``REAL_GUEST.board`` (``--board``), the shipped tiny model, ``bench=0``, ``steps=150`` (the whole story
-    of the default prompt, ~1.1 s of decode per repeat); the QEMU is gone on return.
+    Board ``REAL_GUEST.board`` (``--board``), the shipped tiny model, ``bench=0``,
+    ``steps=150`` (the whole story of the default prompt, ~1.1 s of decode per repeat);
+    the QEMU is gone on return.
     """
     return REAL_GUEST.boot(slowdown_pct, repeats)
 

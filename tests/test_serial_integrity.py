@@ -7,6 +7,7 @@ nothing."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 from collections.abc import Callable
@@ -36,5 +37,5 @@ def test_a_reader_seconds_late_loses_nothing(
     finally:
         sock.close()
     numbers = [int(n) for n in re.findall(rb"\[fixture\] line (\d+) of \d+\r?\n", data)]
-    gap = next((a for a, b in zip(numbers, numbers[1:]) if b != a + 1), None)
+    gap = next((a for a, b in itertools.pairwise(numbers) if b != a + 1), None)
     assert numbers == list(range(1, LINES + 1)), f"{len(numbers)} intact lines; gap after {gap}"
