@@ -48,7 +48,10 @@ def pytest_configure(config: pytest.Config) -> None:
     # labgrid's own pytest plugin owns --lg-coordinator; remote places read the environment
     coordinator = config.getoption("lg_coordinator", None)
     if coordinator:
-        os.environ.setdefault("LG_COORDINATOR", str(coordinator))
+        os.environ["LG_COORDINATOR"] = str(coordinator)  # the option beats a stale env value
+    from pytest_baremetal.physical import remote  # stdlib only: labgrid is not imported here
+
+    remote.route_notices(config)  # "waiting for place" notices show past output capture
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

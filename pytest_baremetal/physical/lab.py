@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 from pytest_baremetal.console import Console
 from pytest_baremetal.errors import BootError
@@ -19,6 +23,9 @@ from pytest_baremetal.physical.power import BoardPower, make_driver
 from pytest_baremetal.physical.pxe import Dnsmasq, dnsmasq_argv
 from pytest_baremetal.physical.schema import PhysicalSpec, PortSpec
 from pytest_baremetal.physical.simbox import SimBox
+
+if TYPE_CHECKING:
+    from pytest_baremetal.physical.remote import RemotePlace
 
 Resolver = Callable[[], str]
 
@@ -45,13 +52,14 @@ class Lab:
         self.name = name
         self.spec = spec
         self.lock: BoardLock | None = None
-        self.place: object | None = None
+        self.place: RemotePlace | None = None
         self.sim: SimBox | None = None
         self.dnsmasq: Dnsmasq | None = None
         #: the console of the latest boot, closed before the next one opens the port
         self.console: Console | None = None
         self._remote_ports: dict[str, str] = {}
         self._handle = cleanup.register(self.release)
+        _release_on_sigterm()
         try:
             self._acquire(lock_wait)
             self.power = BoardPower(make_driver(spec.power, name, self._lcus_resolver()),
@@ -151,13 +159,37 @@ class Lab:
             self.sim.stop()
         if self.place is not None:
             with contextlib.suppress(Exception):
-                self.place.release()  # type: ignore[attr-defined]
+                self.place.release()
         if self.lock is not None:
             self.lock.release()
         _labs.pop(self.name, None)
 
 
 _labs: dict[str, Lab] = {}
+_previous_sigterm: Any = None
+_sigterm_installed = False
+
+
+def _release_on_sigterm() -> None:
+    """A cancelled job (SIGTERM) still switches its boards off and gives their labgrid
+    places and reservations back: the default action would end the process without its
+    exit hooks. Chains to the handler it replaces (the QEMU reaper's, or the default)."""
+    global _previous_sigterm, _sigterm_installed
+    if _sigterm_installed or threading.current_thread() is not threading.main_thread():
+        return
+    with contextlib.suppress(ValueError, OSError):
+        _previous_sigterm = signal.signal(signal.SIGTERM, _on_sigterm)
+        _sigterm_installed = True
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    cleanup.run_all()
+    previous = _previous_sigterm
+    if callable(previous):
+        previous(signum, frame)
+    elif previous != signal.SIG_IGN:
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
 
 
 def lab_for(name: str, spec: PhysicalSpec) -> Lab:

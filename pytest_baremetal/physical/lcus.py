@@ -72,10 +72,9 @@ class LcusRelay:
         except BaremetalError as error:
             raise RelayError(f"LCUS relay not found: {error}") from error
         try:
-            kwargs: dict[str, Any] = {"baudrate": self.baud, "timeout": self.timeout,
-                                      "write_timeout": self.timeout}
-            if "://" not in self.port_name:
-                kwargs["exclusive"] = True
+            kwargs: dict[str, Any] = {"baudrate": self.baud, "timeout": self.timeout}
+            if "://" not in self.port_name:  # pyserial's rfc2217 refuses write_timeout
+                kwargs.update(exclusive=True, write_timeout=self.timeout)
             self._port = serial.serial_for_url(self.port_name, **kwargs)
         except (serial.SerialException, OSError, ValueError) as error:
             raise RelayError(f"LCUS relay on {self.port_name}: cannot open the port: "

@@ -57,9 +57,9 @@ class SerialTransport:
         except Exception as error:  # a udev lookup that finds nothing (yet)
             return str(error)
         try:
-            kwargs: dict[str, Any] = {"baudrate": self.baud, "timeout": 0, "write_timeout": 5}
-            if "://" not in name:
-                kwargs["exclusive"] = True
+            kwargs: dict[str, Any] = {"baudrate": self.baud, "timeout": 0}
+            if "://" not in name:  # pyserial's rfc2217 refuses write_timeout
+                kwargs.update(exclusive=True, write_timeout=5)
             port = serial.serial_for_url(name, **kwargs)
         except (serial.SerialException, OSError, ValueError) as error:
             if "lock" in str(error).lower() or "resource temporarily" in str(error).lower():

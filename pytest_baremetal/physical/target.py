@@ -47,6 +47,8 @@ def boot_physical(board: Board, config: GuestConfig, image: Path, log_dir: Path,
     console: Console | None = None
     steps: list[str] = []
     try:
+        if lab.place is not None:
+            steps.append(lab.place.describe())
         power.off()
         steps.append(f"power off ({spec.power.kind}), wait {spec.off_wait:g} s")
         if lab.console is not None:  # the previous boot's console: its lines stay readable
