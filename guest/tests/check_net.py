@@ -50,7 +50,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args: object) -> None:
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         parts = self.path.strip("/").split("/")
         mode, name = (parts[0], parts[1]) if len(parts) == 2 else ("", "")
         sidecar = name.endswith(".sha256")
@@ -171,7 +171,7 @@ def main() -> None:
     sizes = [int(p["bytes"]) for p in net(lines, "progress")]
     check(pcts == list(range(10, 101, 10)), f"net_ok: progress {pcts}")
     check(sizes == sorted(sizes) and sizes[-1] == net_size, f"net_ok: progress bytes {sizes}")
-    check(all(int(b) * 100 >= p * net_size for p, b in zip(pcts, sizes)),
+    check(all(int(b) * 100 >= p * net_size for p, b in zip(pcts, sizes, strict=False)),
           "net_ok: progress bytes reach their percentage")
     check(model_bytes(lines) == net_size, "net_ok: the model came from the network")
     check(not net(lines, "fallback"), "net_ok: no fallback")

@@ -66,7 +66,7 @@ def main() -> int:
         args.nic = "none"
     elif not args.no_net_tokenizer:
         cfg.append(f"tokenizer_url=http://10.0.2.2:{port}/{tok_mode}/tokenizer.bin")
-    cfg += ["bench=0", "repeats=1", "steps=16"] + args.cfg
+    cfg += ["bench=0", "repeats=1", "steps=16", *args.cfg]
     (work / "run.cfg").write_text("\n".join(cfg) + "\n")
     files = ["--file", f"run.cfg={work / 'run.cfg'}",
              "--file", f"tokenizer.bin={args.disk_tokenizer}"]
