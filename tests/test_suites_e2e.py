@@ -70,3 +70,15 @@ def test_no_fallback_turns_the_kvm_failure_into_a_clear_error(pytester: pytest.P
     result = run_suites(pytester, "--target=qemu-kvm", "--bm-no-fallback", "-k", "banner_names")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*kvm could not boot the guest*--bm-no-fallback*"])
+
+
+def test_simulated_skylake_box_passes_the_suites(pytester: pytest.Pytester) -> None:
+    """The physical path end to end: relay frames power the simulated box, its console is a
+    pty opened with pyserial, and it boots over PXE."""
+    result = run_suites(pytester, "--target=sim-skylake", timeout=1200)
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed", 0) == 0 and outcomes.get("errors", 0) == 0, result.stdout.str()
+    assert outcomes.get("passed", 0) >= 30, outcomes
+    infos = list((pytester.path / "logs").glob("latest/*sim-skylake*/boot-info.txt"))
+    assert infos, "no boot-info.txt for the simulated box"
+    assert "pxe" in infos[0].read_text().lower(), infos[0].read_text()
