@@ -25,6 +25,7 @@ import pytest
 
 from pytest_baremetal.boards import load_board
 from pytest_baremetal.errors import BootError
+from pytest_baremetal.physical import remote
 from pytest_baremetal.physical.lcus import LcusRelay
 from pytest_baremetal.physical.remote import RemotePlace, parse_ports
 from pytest_baremetal.physical.simlab import SimLab
@@ -140,7 +141,9 @@ def test_place_serves_the_console_and_relay_over_loopback(lab: SimLab) -> None:
 
 
 def test_second_run_waits_its_turn_and_proceeds_on_release(
-        lab: SimLab, capfd: pytest.CaptureFixture[str]) -> None:
+        lab: SimLab, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    # the plugin routes notices to the terminal past capture; read them from stderr here
+    monkeypatch.setattr(remote, "_show", None)
     first = RemotePlace(lab.address, lab.place, 0)
     first.acquire()
     second = RemotePlace(lab.address, lab.place, 60)
