@@ -4,6 +4,7 @@ with their context, and tests get a verdict against the baseline."""
 from __future__ import annotations
 
 import hashlib
+import statistics
 import uuid
 import warnings
 from collections.abc import Callable
@@ -92,8 +93,7 @@ class PerfTracker:
             self._failed.add(run_id)
         values = [float(str(e.fields[metric])) for e in dut.events("perf") if metric in e.fields]
         if values:
-            values.sort()
-            dut.record_metric(metric, values[len(values) // 2], "tok/s")
+            dut.record_metric(metric, statistics.median(values), "tok/s")
         if self.attach_trend is not None:
             chart = self.trend_chart(dut, run_id, metric)
             if chart is not None:

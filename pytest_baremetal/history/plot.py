@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,9 @@ def trend_plot(
     if band is not None:
         ax.axhspan(band.low, band.high, color="tab:green", alpha=0.15, label=band.label)
         ax.axhline(band.median, color="tab:green", linestyle="--", linewidth=1)
+    times = [x for xs, _ in medians.values() for x in xs]
+    if min(times) == max(times):  # one run: a year-wide default axis says nothing
+        ax.set_xlim(min(times) - timedelta(hours=1), max(times) + timedelta(hours=1))
     ax.set_ylabel(metric_label(metric))
     ax.set_xlabel("run start (UTC)")
     ax.set_title(title or f"{metric_label(metric)} over time")
