@@ -44,6 +44,9 @@ def skip_reason(item: pytest.Item, session: BaremetalSession) -> str | None:
     if board_name is None:
         return None
     board = session.board(board_name)
+    lab_reason = _lab_unreachable(board)
+    if lab_reason:
+        return lab_reason
     required = _marker_args(item, "bm_requires")
     lacking = [f for f in required if f not in board.features]
     if lacking:
@@ -52,3 +55,24 @@ def skip_reason(item: pytest.Item, session: BaremetalSession) -> str | None:
     if excluded:
         return f"board {board.name} has feature {', '.join(excluded)} (test is for boards without)"
     return None
+
+
+def _lab_unreachable(board: Any) -> str | None:
+    """A board whose console or power lives behind a labgrid place needs a coordinator."""
+    physical = board.physical or {}
+    if board.kind != "physical" or not physical.get("place"):
+        return None
+    console = physical.get("console") or {}
+    power = physical.get("power") or {}
+    lcus = power.get("lcus") if isinstance(power, dict) else None
+    remote = (isinstance(console, dict) and "remote" in console) or (
+        isinstance(lcus, dict) and "remote" in lcus)
+    if not remote:
+        return None
+    from pytest_baremetal.physical.lab import coordinator_address
+
+    if coordinator_address():
+        return None
+    return (f"board {board.name} is reached through labgrid place {physical['place']!r}: "
+            "pass --lg-coordinator HOST:PORT (or set LG_COORDINATOR)")
+

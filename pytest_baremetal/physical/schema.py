@@ -139,6 +139,9 @@ class SimSpec:
     cpu: str = "Skylake-Client"
     memory: str = "2G"
     nic: str = "e1000"
+    #: the box's NIC is this existing tap device (in the simulator's network namespace)
+    #: instead of QEMU's user network: a real DHCP/TFTP server on that network answers PXE
+    tap: str | None = None
 
 
 @dataclass(frozen=True)
@@ -184,6 +187,15 @@ def parse(section: object, where: str, base: Path) -> PhysicalSpec:
     if spec.boot.pxe is not None and spec.boot.pxe.server == "sim" and sim is None:
         raise ConfigError(where, "physical.boot.pxe.server", "server sim needs a physical.sim "
                           "section (the simulator's QEMU answers PXE)")
+    if spec.boot.pxe is not None and sim is not None:
+        if spec.boot.pxe.server == "sim" and sim.tap is not None:
+            raise ConfigError(where, "physical.sim.tap", "server sim answers PXE from QEMU's "
+                              "user network, which a tap NIC replaces: drop tap, or use "
+                              "server dnsmasq or external")
+        if spec.boot.pxe.server != "sim" and sim.tap is None:
+            raise ConfigError(where, "physical.sim.tap", f"server {spec.boot.pxe.server} "
+                              "answers PXE on a real network: the simulated box needs a tap "
+                              "NIC on it (sim: {tap: IFNAME})")
     remote = [k for k, p in _ports(spec) if p.remote is not None]
     if remote and spec.place is None:
         raise ConfigError(where, remote[0], "a remote resource needs physical.place (the "
@@ -358,7 +370,7 @@ def _sim(value: object, where: str, base: Path) -> SimSpec | None:
         return None
     key = "physical.sim"
     data = _mapping(value, where, key, "{run_dir: DIR, cpu: Skylake-Client}")
-    _known(data, ("run_dir", "cpu", "memory", "nic"), where, key)
+    _known(data, ("run_dir", "cpu", "memory", "nic", "tap"), where, key)
     run_dir = data.get("run_dir")
     if not isinstance(run_dir, str) or not run_dir:
         raise ConfigError(where, f"{key}.run_dir", f"expected a directory, got {run_dir!r}")
@@ -368,7 +380,12 @@ def _sim(value: object, where: str, base: Path) -> SimSpec | None:
         if not isinstance(item, str) or not re.fullmatch(r"[A-Za-z0-9_.,+=-]+", item):
             raise ConfigError(where, f"{key}.{opt}", f"invalid value {item!r}")
         out[opt] = item
-    return SimSpec(_path(run_dir, base), **out)
+    tap = data.get("tap")
+    if tap is not None and (not isinstance(tap, str)
+                            or not re.fullmatch(r"[A-Za-z0-9_.-]{1,15}", tap)):
+        raise ConfigError(where, f"{key}.tap", f"expected a network interface name (at most "
+                          f"15 letters, digits, '_', '.', '-'), got {tap!r}")
+    return SimSpec(_path(run_dir, base), tap=tap, **out)
 
 
 # -- small helpers ------------------------------------------------------------------------

@@ -4,7 +4,9 @@ and a QEMU (``-cpu Skylake-Client``) that the relay switches on and off.
 The plugin drives it exactly as it drives a real box: it opens ``RUN/console`` with
 pyserial at 115200 baud, sends LCUS frames to ``RUN/relay``, writes the disk image to
 ``RUN/disk.img`` or stages files into ``RUN/tftp`` (answered by QEMU's user-network TFTP
-server on PXE), and asks ``test -e RUN/machine-on`` whether the machine is running.
+server on PXE; with ``--tap IFNAME`` the NIC is that tap device instead, and whoever serves
+DHCP/TFTP on its network answers), and asks ``test -e RUN/machine-on`` whether the machine
+is running.
 
     RUN/console      -> /dev/pts/N   the console adapter (sim keeps the master)
     RUN/relay        -> /dev/pts/M   the relay board (frames A0 ch state sum; FF = status)
@@ -130,7 +132,12 @@ class Simulator:
         if disk.is_file() and disk.stat().st_size > 0:
             argv += ["-drive", f"file={disk},format=raw,if=none,id=disk0,snapshot=on",
                      "-device", f"ide-hd,drive=disk0,bootindex={1 if self.args.pxe else 0}"]
-        if self.args.pxe:
+        if self.args.tap:
+            # a real network: whoever serves DHCP/TFTP on it answers the box's PXE ROM
+            argv += ["-netdev", f"tap,id=net0,ifname={self.args.tap},script=no,downscript=no",
+                     "-device", f"{self.args.nic},netdev=net0,mac={self.args.mac}"
+                     + (",bootindex=0" if self.args.pxe else "")]
+        elif self.args.pxe:
             netdev = (f"user,id=net0,restrict=on,tftp={self.run / 'tftp'},"
                       f"bootfile={self.args.bootfile}")
             argv += ["-netdev", netdev, "-device",
@@ -282,6 +289,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--mac", default="52:54:00:5b:1a:01")
     parser.add_argument("--pxe", action="store_true", help="boot from the network first")
     parser.add_argument("--bootfile", default="bootx64.efi")
+    parser.add_argument("--tap", help="the NIC is this existing tap device (QEMU opens it in "
+                        "the simulator's network namespace) instead of the user network")
     parser.add_argument("--channel", type=int, default=1, help="relay channel of the box")
     parser.add_argument("--query", action=argparse.BooleanOptionalAction, default=True,
                         help="answer the FF status query (multi-channel LCUS boards do)")

@@ -35,6 +35,8 @@ class SimBox:
         pxe = self.spec.boot.pxe
         if pxe is not None:
             argv += ["--pxe", "--bootfile", pxe.bootfile]
+        if sim.tap is not None:
+            argv += ["--tap", sim.tap]
         lcus = self.spec.power.lcus
         if lcus is not None:
             argv += ["--channel", str(lcus.channel)]
