@@ -27,6 +27,7 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -267,8 +268,10 @@ def test_box_pxe_boots_through_the_plugins_dnsmasq(
     assert not any((labnet.run / "box" / "tftp").iterdir())
     # nothing written outside the service's own folder (not even /var/lib/misc's leases)
     assert f"--dhcp-leasefile={lab.dnsmasq.log.parent / 'dnsmasq.leases'}" in lab.dnsmasq.argv
+    service = lab.dnsmasq
     lab_mod.release_all()
-    assert lab.dnsmasq is None or lab.dnsmasq.proc is None
+    assert service.proc is None
+    shutil.rmtree(service.log.parent)           # the service's folder (lab.py's mkdtemp)
 
 
 def test_pxe_without_the_plugins_service_fails_with_the_firmwares_error(
@@ -292,13 +295,17 @@ def test_pxe_without_the_plugins_service_fails_with_the_firmwares_error(
     assert "failed: " in steps and steps.rstrip().endswith("power off")
 
 
-def test_a_tftp_root_nobody_can_reach_is_refused_before_the_boot(tmp_path: Path) -> None:
-    closed = tmp_path / "private"
-    (closed / "root").mkdir(parents=True)
-    closed.chmod(0o700)
-    assert unreachable_by_others(closed / "root") == closed
-    closed.chmod(0o755)
-    (closed / "root").chmod(0o700)
-    assert unreachable_by_others(closed / "root") == closed / "root"
-    (closed / "root").chmod(0o755)
-    assert unreachable_by_others(closed / "root") not in (closed, closed / "root")
+def test_a_tftp_root_nobody_can_reach_is_found() -> None:
+    base = Path(tempfile.mkdtemp(prefix="bm-reach-", dir="/tmp"))
+    try:
+        base.chmod(0o700)
+        (base / "root").mkdir(mode=0o755)
+        assert unreachable_by_others(base / "root") == base
+        base.chmod(0o755)
+        (base / "root").chmod(0o711)                    # passable, not listable
+        assert unreachable_by_others(base / "root") == base / "root"
+        (base / "root").chmod(0o755)
+        assert unreachable_by_others(base / "root") is None
+        assert unreachable_by_others(base / "missing") == base / "missing"
+    finally:
+        shutil.rmtree(base)
