@@ -271,7 +271,7 @@ def test_box_pxe_boots_through_the_plugins_dnsmasq(
     service = lab.dnsmasq
     lab_mod.release_all()
     assert service.proc is None
-    shutil.rmtree(service.log.parent)           # the service's folder (lab.py's mkdtemp)
+    assert not service.log.parent.exists(), "the service's folder outlived the release"
 
 
 def test_pxe_without_the_plugins_service_fails_with_the_firmwares_error(

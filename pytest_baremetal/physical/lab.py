@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -55,6 +56,7 @@ class Lab:
         self.place: RemotePlace | None = None
         self.sim: SimBox | None = None
         self.dnsmasq: Dnsmasq | None = None
+        self.dnsmasq_dir: Path | None = None
         #: the console of the latest boot, closed before the next one opens the port
         self.console: Console | None = None
         self._remote_ports: dict[str, str] = {}
@@ -140,6 +142,7 @@ class Lab:
         argv = dnsmasq_argv(pxe.tftp_root, pxe.bootfile, self.spec.mac, pxe.subnet,
                             pxe.interface, run_dir)
         self.dnsmasq = Dnsmasq(argv, run_dir / "dnsmasq.log")
+        self.dnsmasq_dir = run_dir
         self.dnsmasq.start()
 
     # -- the end -------------------------------------------------------------------------
@@ -155,6 +158,8 @@ class Lab:
             self.console.close()
         if self.dnsmasq is not None:
             self.dnsmasq.stop()
+            if self.dnsmasq_dir is not None:
+                shutil.rmtree(self.dnsmasq_dir, ignore_errors=True)
         if self.sim is not None:
             self.sim.stop()
         if self.place is not None:
