@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   qemu-system-x86 ovmf gnu-efi mtools dosfstools gcc make
   socat python3-venv git postgresql chromium
-  ipxe-qemu dnsmasq-base ser2net
+  ipxe-qemu dnsmasq-base ser2net iproute2
 )
 # Node may come from elsewhere than Debian (preinstalled); only the binaries matter.
 command -v node >/dev/null && command -v npm >/dev/null || APT_PACKAGES+=(nodejs npm)
