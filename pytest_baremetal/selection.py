@@ -75,4 +75,3 @@ def _lab_unreachable(board: Any) -> str | None:
         return None
     return (f"board {board.name} is reached through labgrid place {physical['place']!r}: "
             "pass --lg-coordinator HOST:PORT (or set LG_COORDINATOR)")
-
