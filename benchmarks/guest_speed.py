@@ -1,25 +1,30 @@
 """Decode speed of the reference guest: host build, QEMU TCG, and boot to first token.
 
 Prints, from ONE run (the machine is shared: compare ratios measured together, not across
-runs; there are no timed assertions):
+runs; there are no timed assertions), after the host CPU (model, family/model, vector flags)
+and the QEMU version:
 
   (a) the host build (guest/build/host/bm-guest) on a random 15M-shaped checkpoint (dim 288,
-      hidden 768, 6 layers, 6 heads, 6 kv heads, vocab 32000, seq 256), kernel=avx2 and
-      kernel=portable: decode tok/s medians over N processes, their ratio, GFLOP/s taken as
-      2 x params FLOP per token;
+      hidden 768, 6 layers, 6 heads, 6 kv heads, vocab 32000, seq 256), kernel=avx2,
+      avx2-128 and portable: decode tok/s medians over N processes, ratios, GFLOP/s taken
+      as 2 x params FLOP per token; with --llama2c PATH, llama2.c's run.c built here
+      (-Ofast, as its `runfast` target, at -march=native and -march=skylake) on the same
+      checkpoint, its own `achieved tok/s`, as the anchor (skipped, with the reason, without);
   (b) the UEFI guest under QEMU TCG, booted through the plugin's own machinery
-      (BaremetalSession -> pool.fresh -> dut.wait_done / dut.events('perf')): board
-      qemu-tcg (-cpu Skylake-Client) with kernel=avx2, board qemu-tcg-noavx (-cpu qemu64,
-      portable kernel), and qemu-tcg with kernel=portable (same CPU model, other kernel),
-      medians over N boots; the TCG / host slowdown;
-  (c) boot to first token on qemu-tcg, shipped tiny model and the 15M model.
+      (BaremetalSession -> pool.fresh -> dut.wait_done / dut.events('perf')): a row per
+      kernel per CPU model -- qemu-tcg (-cpu Skylake-Client) with kernel=auto (avx2-128
+      under TCG), avx2 (256-bit), avx2-128 and portable; qemu-tcg-noavx (-cpu qemu64) with
+      auto and portable (the AVX2 kernels fall back there) -- on the tiny model (--model
+      tiny, the default) or the 15M one; medians over N boots, each row's ratio to the
+      portable row of its CPU model, so the 256-bit cliff (or its absence) shows on any host;
+  (c) boot to first token on qemu-tcg (kernel=auto).
 
 Boots of the different kinds alternate (round 1: every kind, round 2: ...) so drifting host
 load hits them alike. The 15M checkpoint is written once with guest/tools/make_checkpoint.py
 into guest/build/speed15m/ (not in git) and reused.
 
-    .venv/bin/python benchmarks/guest_speed.py                   # defaults: ~6 min
-    .venv/bin/python benchmarks/guest_speed.py --boots 5 --host-runs 7 --kernel-bench
+    .venv/bin/python benchmarks/guest_speed.py                   # defaults: ~4 min
+    .venv/bin/python benchmarks/guest_speed.py --model 15M --boots 3 --kernel-bench
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from hostinfo import host_cpu, qemu_version  # noqa: E402  (benchmarks/, the script's dir)
 
 from pytest_baremetal.build_under_test import reference_guest  # noqa: E402
 from pytest_baremetal.dut import Dut  # noqa: E402
@@ -135,6 +142,37 @@ def host_run(binary: Path, kernel: str, repeats: int, steps: int, work: Path) ->
     return HostRun(speeds, f"{used.group(1)} ({used.group(2)})", int(params.group(1)))
 
 
+# -- the anchor: llama2.c's own fast build on the same checkpoint ----------------------------
+LLAMA2C_TOK_S = re.compile(r"achieved tok/s: ([\d.]+)")
+LLAMA2C_MARCH = ("native", "skylake")
+
+
+def build_llama2c(checkout: Path, out: Path) -> dict[str, Path]:
+    """run.c built as its `runfast` target does (-Ofast), once per -march; nothing downloaded."""
+    source = checkout / "run.c"
+    if not source.is_file():
+        raise SystemExit(f"--llama2c {checkout}: no run.c there (give a llama2.c checkout)")
+    binaries = {}
+    for march in LLAMA2C_MARCH:
+        binary = out / f"llama2c-run-{march}"
+        subprocess.run(["gcc", "-Ofast", f"-march={march}", "-o", str(binary), str(source),
+                        "-lm"], check=True)
+        binaries[march] = binary
+    return binaries
+
+
+def llama2c_run(binary: Path, steps: int) -> float:
+    """One greedy run of llama2.c on the 15M checkpoint; its own `achieved tok/s`."""
+    done = subprocess.run([str(binary), str(MODEL_15M / "model.bin"), "-z",
+                           str(MODEL_15M / "tokenizer.bin"), "-t", "0", "-n", str(steps),
+                           "-i", "Once upon a time"], capture_output=True, text=True,
+                          check=True)
+    found = LLAMA2C_TOK_S.search(done.stderr)
+    if found is None:
+        raise RuntimeError(f"llama2.c printed no tok/s:\n{done.stderr[-1000:]}")
+    return float(found.group(1))
+
+
 # -- (b), (c) boots under QEMU TCG ------------------------------------------------------------
 @dataclass
 class Boot:
@@ -219,6 +257,19 @@ def precompose(session: BaremetalSession, config: GuestConfig) -> None:
 
 
 # -- the report -------------------------------------------------------------------------------
+def print_anchor(anchor: dict[str, list[float]], ours: dict[str, float]) -> None:
+    if not anchor:
+        print("    llama2.c anchor: skipped (pass --llama2c PATH, a llama2.c checkout: run.c is "
+              "built here with -Ofast -march=native and -march=skylake)")
+        return
+    best = max(ours.values())
+    for march, speeds in anchor.items():
+        med = statistics.median(speeds)
+        print(f"    llama2.c run.c -Ofast -march={march:<8} {med:>8.1f} tok/s "
+              f"({len(speeds)} runs, {spread(speeds, '{:.1f}')}); our best kernel / it: "
+              f"{best / med:.2f}x")
+
+
 def print_host(host: dict[str, list[HostRun]], steps: int, repeats: int) -> dict[str, float]:
     params = next(iter(host.values()))[0].params
     flop = 2 * params
@@ -226,39 +277,37 @@ def print_host(host: dict[str, list[HostRun]], steps: int, repeats: int) -> dict
     print(f"(a) host build, 15M-shaped random model ({params:,} params, {flop / 1e6:.1f} MFLOP "
           f"per token = 2 x params), {runs} processes per kernel, {repeats} repeats x "
           f"{steps} steps each")
-    print(f"    {'kernel':<10} {'used':<18} {'decode tok/s':>12} {'run spread':>16} "
-          f"{'repeat CV':>9} {'GFLOP/s':>8}")
+    print(f"    {'kernel':<10} {'used':<20} {'decode tok/s':>12} {'run spread':>16} "
+          f"{'repeat CV':>9} {'GFLOP/s':>8} {'/portable':>9}")
     medians: dict[str, float] = {}
     for kernel, runs_ in host.items():
+        medians[kernel] = statistics.median(statistics.median(r.speeds) for r in runs_)
+    for kernel, runs_ in host.items():
         per_run = [statistics.median(r.speeds) for r in runs_]
-        med = statistics.median(per_run)
-        medians[kernel] = med
+        med = medians[kernel]
         rcv = statistics.median(cv(r.speeds) for r in runs_)
-        print(f"    {kernel:<10} {runs_[0].kernel:<18} {med:>12.1f} "
-              f"{spread(per_run, '{:.1f}'):>16} {rcv:>9.1%} {med * flop / 1e9:>8.2f}")
-    print(f"    avx2 / portable: {medians['avx2'] / medians['portable']:.2f}x   "
-          f"(weights streamed per token: {MODEL_15M_BYTES / 1e6:.1f} MB -> "
-          f"{medians['avx2'] * MODEL_15M_BYTES / 1e9:.1f} GB/s at the avx2 rate)")
+        print(f"    {kernel:<10} {runs_[0].kernel:<20} {med:>12.1f} "
+              f"{spread(per_run, '{:.1f}'):>16} {rcv:>9.1%} {med * flop / 1e9:>8.2f} "
+              f"{med / medians['portable']:>8.2f}x")
     return medians
 
 
-def print_tcg(kinds: list[Kind], host: dict[str, float]) -> dict[str, float]:
-    print(f"(b) UEFI guest under QEMU TCG, 15M model, booted through BaremetalSession; "
+def print_tcg(kinds: list[Kind], model: str) -> dict[str, float]:
+    print(f"(b) UEFI guest under QEMU TCG, {model} model, booted through BaremetalSession; "
           f"{len(kinds[0].boots)} boots per row; tok/s = median over boots of each boot's "
-          "median over its repeats")
-    print(f"    {'board':<15} {'kernel':<18} {'decode tok/s':>12} {'boot spread':>14} "
-          f"{'repeat CV':>9} {'boot CV':>8} {'GFLOP/s':>8} {'host/TCG':>9}")
-    medians: dict[str, float] = {}
+          "median over its repeats; /portable = this row / the portable row of the same board")
+    print(f"    {'board (CPU model)':<32} {'asked':<9} {'kernel used':<20} {'decode tok/s':>12} "
+          f"{'boot spread':>14} {'repeat CV':>9} {'/portable':>9}")
+    medians = {kind.label: statistics.median(kind.speed_medians()) for kind in kinds}
     for kind in kinds:
         per_boot = kind.speed_medians()
-        med = statistics.median(per_boot)
-        medians[kind.label] = med
+        med = medians[kind.label]
+        base = medians.get(f"{kind.board}/portable", med)
         rcv = statistics.median(cv(b.speeds) for b in kind.boots)
-        flop = 2 * kind.boots[0].params
-        ref = host["avx2"] if "avx2" in kind.boots[0].kernel else host["portable"]
-        print(f"    {kind.board:<15} {kind.boots[0].kernel:<18} {med:>12.2f} "
-              f"{spread(per_boot):>14} {rcv:>9.1%} {cv(per_boot):>8.1%} "
-              f"{med * flop / 1e9:>8.3f} {ref / med:>8.0f}x")
+        cpu = "Skylake-Client" if kind.board == "qemu-tcg" else "qemu64"
+        print(f"    {kind.board + ' (' + cpu + ')':<32} {kind.config['kernel']!s:<9} "
+              f"{kind.boots[0].kernel:<20} {med:>12.2f} {spread(per_boot):>14} {rcv:>9.1%} "
+              f"{med / base:>8.2f}x")
     return medians
 
 
@@ -288,26 +337,35 @@ def print_first_token(kinds: list[Kind]) -> None:
           "path).")
 
 
+TCG_ROWS = (("qemu-tcg", ("auto", "avx2", "avx2-128", "portable")),
+            ("qemu-tcg-noavx", ("auto", "portable")))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--host-runs", type=int, default=5, help="host processes per kernel (5)")
+    ap.add_argument("--model", choices=("tiny", "15M"), default="tiny",
+                    help="checkpoint for the TCG rows (tiny: the shipped guest/models/tiny)")
+    ap.add_argument("--host-runs", type=int, default=3, help="host processes per kernel (3)")
     ap.add_argument("--host-repeats", type=int, default=3, help="repeats per host process (3)")
     ap.add_argument("--host-steps", type=int, default=200, help="steps on the host (200)")
+    ap.add_argument("--no-host", action="store_true", help="skip (a), the host build")
+    ap.add_argument("--llama2c", type=Path, default=None, metavar="PATH",
+                    help="a llama2.c checkout: (a) also times its run.c (-Ofast, "
+                         "-march=native and skylake) on the same 15M checkpoint")
     ap.add_argument("--boots", type=int, default=3, help="TCG boots per row (3)")
     ap.add_argument("--tcg-repeats", type=int, default=3, help="repeats per TCG boot (3)")
-    ap.add_argument("--tcg-steps", type=int, default=32,
-                    help="steps per TCG repeat (32: ~5 s of decode, a boot ~30 s)")
-    ap.add_argument("--no-tcg-portable", action="store_true",
-                    help="skip the qemu-tcg kernel=portable row")
+    ap.add_argument("--tcg-steps", type=int, default=None,
+                    help="steps per TCG repeat (default: 64 on tiny, 16 on 15M)")
     ap.add_argument("--kernel-bench", action="store_true",
                     help="also run guest/build/host/kernel-bench (matmul shapes)")
     args = ap.parse_args(argv)
     started = time.monotonic()
     stamp = time.strftime("%Y-%m-%d %H:%M %Z")
     load = os.getloadavg()
+    steps = args.tcg_steps or (64 if args.model == "tiny" else 16)
 
     tmp = Path(tempfile.mkdtemp(prefix="bm-guest-speed-"))
-    model_dir = ensure_15m_model()
+    model_dir = ensure_15m_model() if (args.model == "15M" or not args.no_host) else None
     efi, host_binary, warnings = frozen_builds(tmp)  # outside the timings
 
     def settings(board_set: tuple[str, ...], model: Path) -> Settings:
@@ -317,59 +375,64 @@ def main(argv: Sequence[str] | None = None) -> int:
                         efi=efi, efi_files=model_files(model), log_dir=tmp / "logs",
                         history=str(tmp / "h.sqlite"))
 
-    boards = ("qemu-tcg", "qemu-tcg-noavx")
-    s15 = BaremetalSession(settings(boards, model_dir))
-    tiny = BaremetalSession(settings(boards, GUEST / "models" / "tiny"))
-    base = {"bench": 0, "repeats": args.tcg_repeats, "steps": args.tcg_steps}
-    kinds = [Kind("tcg-avx2", "qemu-tcg", "15M", {**base, "kernel": "avx2"}),
-             Kind("noavx-portable", "qemu-tcg-noavx", "15M", {**base, "kernel": "portable"})]
-    if not args.no_tcg_portable:
-        kinds.append(Kind("tcg-portable", "qemu-tcg", "15M", {**base, "kernel": "portable"}))
-    tiny_kind = Kind("tiny", "qemu-tcg", "tiny", {"bench": 0, "repeats": 1, "steps": 64})
-    session_of = {"15M": s15, "tiny": tiny}
-    host: dict[str, list[HostRun]] = {"avx2": [], "portable": []}
+    boards = tuple(board for board, _ in TCG_ROWS)
+    tcg_model = GUEST / "models" / "tiny" if args.model == "tiny" else model_dir
+    assert tcg_model is not None
+    session = BaremetalSession(settings(boards, tcg_model))
+    base = {"bench": 0, "repeats": args.tcg_repeats, "steps": steps}
+    # the 256-bit kernel may run ~20x slower under TCG (Intel hosts): fewer steps, one repeat
+    slow = {**base, "repeats": 1, "steps": min(steps, 16)}
+    kinds = [Kind(f"{board}/{kernel}", board, args.model,
+                  {**(slow if kernel == "avx2" else base), "kernel": kernel})
+             for board, kernels in TCG_ROWS for kernel in kernels]
+    first = Kind("first", "qemu-tcg", args.model, {"bench": 0, "repeats": 1, "steps": 64,
+                                                   "kernel": "auto"})
+    host: dict[str, list[HostRun]] = {"avx2": [], "avx2-128": [], "portable": []}
+    anchor: dict[str, list[float]] = {}
+    llama2c = {} if args.llama2c is None or args.no_host else build_llama2c(args.llama2c, tmp)
     try:
-        for kind in [*kinds, tiny_kind]:
-            precompose(session_of[kind.model], GuestConfig.of(kind.config))  # type: ignore[arg-type]
+        for kind in [*kinds, first]:
+            precompose(session, GuestConfig.of(kind.config))  # type: ignore[arg-type]
         # host first (quiet: nothing else of ours runs), alternating kernels
-        for _ in range(args.host_runs):
+        for _ in range(0 if args.no_host else args.host_runs):
             for kernel in host:
                 host[kernel].append(host_run(host_binary, kernel, args.host_repeats,
                                              args.host_steps, tmp))
+            for march, binary in llama2c.items():
+                anchor.setdefault(march, []).append(llama2c_run(binary, args.host_steps))
         for round_ in range(args.boots):
-            for kind in [*kinds, tiny_kind]:
-                boot = measure_boot(session_of[kind.model], kind.board,
+            for kind in [*kinds, first]:
+                boot = measure_boot(session, kind.board,
                                     GuestConfig.of(kind.config))  # type: ignore[arg-type]
                 kind.boots.append(boot)
-                print(f"  round {round_ + 1}/{args.boots} {kind.label:<15} "
+                print(f"  round {round_ + 1}/{args.boots} {kind.label:<24} "
                       f"{statistics.median(boot.speeds):8.2f} tok/s  boot {boot.wall:5.1f} s",
                       file=sys.stderr, flush=True)
     finally:
-        s15.close()
-        tiny.close()
+        session.close()
 
     print(f"guest_speed: {stamp}, {os.cpu_count()} CPUs, load average at start "
           f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, logs {tmp / 'logs'}")
-    builds = sorted({b.build for k in [*kinds, tiny_kind] for b in k.boots})
+    print(f"host CPU: {host_cpu()}")
+    print(f"QEMU: {qemu_version()}")
+    builds = sorted({b.build for k in [*kinds, first] for b in k.boots})
     print(f"UEFI guest build {', '.join(builds)}")
     for warning in warnings:
         print(f"WARNING: {warning}")
-    host_med = print_host(host, args.host_steps, args.host_repeats)
+    if not args.no_host:
+        print_anchor(anchor, print_host(host, args.host_steps, args.host_repeats))
+        print()
+    tcg = print_tcg(kinds, args.model)
+    print(f"    (rows: {base['repeats']} repeats x {steps} steps a boot; the avx2 row "
+          f"{slow['repeats']} x {slow['steps']})")
+    auto, portable = tcg["qemu-tcg/auto"], tcg["qemu-tcg/portable"]
+    print(f"    Skylake-Client: default (auto) / portable {auto / portable:.2f}x, "
+          f"256-bit avx2 / portable {tcg['qemu-tcg/avx2'] / portable:.2f}x; "
+          f"auto on Skylake-Client / auto on qemu64 "
+          f"{auto / tcg['qemu-tcg-noavx/auto']:.2f}x")
     print()
-    tcg_med = print_tcg(kinds, host_med)
-    print(f"    TCG slowdown (host tok/s / TCG tok/s): avx2 "
-          f"{host_med['avx2'] / tcg_med['tcg-avx2']:.0f}x, portable on qemu64 "
-          f"{host_med['portable'] / tcg_med['noavx-portable']:.0f}x")
-    ratio = tcg_med["tcg-avx2"] / tcg_med["noavx-portable"]
-    line = f"    under TCG, avx2 / portable: {ratio:.2f}x (Skylake-Client avx2 vs qemu64 portable)"
-    if "tcg-portable" in tcg_med:
-        line += (f", {tcg_med['tcg-avx2'] / tcg_med['tcg-portable']:.2f}x "
-                 "(both on Skylake-Client)")
-    print(line + f"; on the host {host_med['avx2'] / host_med['portable']:.2f}x")
-    print()
-    print_first_token([k for k in (tiny_kind, kinds[0]) if k.boots])
-    print("    (15M row: the qemu-tcg kernel=avx2 boots of (b); tiny row: steps=64, "
-          "repeats=1, the shipped guest/models/tiny)")
+    print_first_token([first])
+    print(f"    ({args.model} model, steps=64, repeats=1, kernel=auto)")
     load_end = os.getloadavg()
     print(f"total {time.monotonic() - started:.0f} s; load average at end "
           f"{load_end[0]:.2f} {load_end[1]:.2f} {load_end[2]:.2f}")

@@ -56,7 +56,7 @@ def plugin_boot(session: BaremetalSession, board: str,
     dut = session.pool.fresh(board, config)
     try:
         dut.wait_done(timeout=600)
-        return time.monotonic() - start, list(dut.info.argv)
+        return time.monotonic() - start, list(dut.info.description.command)
     finally:
         dut.close()
 

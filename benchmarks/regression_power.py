@@ -14,6 +14,12 @@ comparisons on random draws of those real boots (baseline and current boots disj
     python benchmarks/regression_power.py --boot-cv 0.02 --boots 5
     python benchmarks/regression_power.py --from-store reports/history.sqlite --board qemu-tcg
     python benchmarks/regression_power.py --real --real-pool 12
+    python benchmarks/regression_power.py --changes         # change points over a month
+
+``--changes`` measures the change-point detection of ``history --changes`` instead: series
+of ``--nights`` per-night medians with icount-like noise (``--series-cv``), a 2/5/10% step
+at a random night or a 1%-per-night drift over the last 5 nights, and flat series for the
+false change points.
 """
 
 from __future__ import annotations
@@ -199,6 +205,46 @@ def run_table(
     return out
 
 
+CHANGE_KINDS = ("flat", "step:2", "step:5", "step:10", "drift:1:5")
+
+
+def changes_table(noise_cvs: Sequence[float], trials: int, nights: int, seed: int) -> bool:
+    """Print change-point detection per kind and noise; True when the targets are met
+    (>= 95% for >= 5% steps and the 5-night drift, <= 2% false change points)."""
+    from pytest_baremetal.history.noise import changepoint_rate
+
+    print(f"change points (E-divisive, permutation test) on {nights}-night series, "
+          f"{trials} series per row; host CPU: {_host_cpu()}")
+    print(f"{'noise CV':>8}  {'series':>10}  {'found':>7}  95% CI        target")
+    ok = True
+    for cv_ in noise_cvs:
+        for kind in CHANGE_KINDS:
+            start = time.monotonic()
+            rate = changepoint_rate(kind, cv_, trials, seed, nights)
+            low, high = wilson(round(rate * trials), trials)
+            if kind == "flat":
+                target, met = "<= 2% (false change points)", rate <= 0.02
+            elif kind == "step:2":
+                target, met = "(no target)", True
+            else:
+                target, met = ">= 95%", rate >= 0.95
+            ok &= met
+            print(f"{cv_:>8.2%}  {kind:>10}  {rate:>7.1%}  {low:.1%}..{high:.1%}  {target}"
+                  f"{'' if met else '  NOT MET'}  ({time.monotonic() - start:.1f} s)")
+    print("target met" if ok else "target NOT met")
+    return ok
+
+
+def _host_cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--cv", type=float, default=0.02, help="repeat-to-repeat CV (0.02)")
@@ -216,7 +262,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--real", action="store_true", help="boot the guest (collect_samples)")
     ap.add_argument("--real-pool", type=int, default=12, help="--real: boots per slowdown")
+    ap.add_argument("--changes", action="store_true", help="change-point detection figures")
+    ap.add_argument("--series-cv", default="0.002,0.005",
+                    help="--changes: night-to-night CVs (icount-like)")
+    ap.add_argument("--nights", type=int, default=30, help="--changes: nights per series")
     args = ap.parse_args(argv)
+    if args.changes:
+        cvs = [float(c) for c in args.series_cv.split(",")]
+        return 0 if changes_table(cvs, args.trials, args.nights, args.seed) else 1
     slowdowns = [float(s) for s in args.slowdowns.split(",")]
     params = DecisionParams(min_effect=args.min_effect)
 

@@ -6,58 +6,23 @@ value and what is allowed.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-import yaml
-
+from pytest_baremetal import safe_yaml, targets
+from pytest_baremetal import validate as v
 from pytest_baremetal.errors import ConfigError
+from pytest_baremetal.perf_settings import BoardPerf, parse_board_perf
 
-KINDS = ("qemu", "physical")
-ACCELS = ("tcg", "kvm", "whpx", "hvf")
-MACHINES = ("pc", "q35")
-NICS = ("e1000", "virtio-net-pci", "rtl8139")
-NET_MODES = ("user",)
 FEATURES = ("avx", "avx2", "fma", "avx512", "network", "pxe", "repl", "display", "usb")
 TIMEOUT_KEYS = ("firmware", "boot", "run", "quiet")
-MIN_MEMORY_MIB = 128
+COMMON_KEYS = ("kind", "description", "features", "timeouts", "perf")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
 
-COMMON_KEYS = ("kind", "description", "features", "timeouts")
-QEMU_KEYS = ("accel", "cpu", "machine", "memory", "smp", "firmware", "extra_args",
-             "fallback", "network", "display")
-PHYSICAL_KEYS = ("physical",)
-ALL_KEYS = COMMON_KEYS + QEMU_KEYS + PHYSICAL_KEYS
-REQUIRED = {"qemu": ("kind", "accel", "cpu"), "physical": ("kind", "physical")}
-
-
-@dataclass(frozen=True)
-class Firmware:
-    """``auto`` (search the host), one unified image, or split CODE + VARS."""
-
-    unified: Path | None = None
-    code: Path | None = None
-    vars: Path | None = None
-
-    @property
-    def auto(self) -> bool:
-        return self.unified is None and self.code is None
-
-    @property
-    def split(self) -> bool:
-        return self.code is not None
-
-
-@dataclass(frozen=True)
-class Network:
-    """A NIC on QEMU user networking; ``options`` go on ``-netdev user`` (tftp, bootfile...)."""
-
-    nic: str = "e1000"
-    mode: str = "user"
-    options: tuple[tuple[str, str], ...] = ()
+S = TypeVar("S")
 
 
 @dataclass(frozen=True)
@@ -71,50 +36,37 @@ class Timeouts:
 
 
 @dataclass(frozen=True)
-class Board:
-    """One target machine, as a board file describes it."""
+class Board(Generic[S]):
+    """One target machine: the keys every board has, plus its kind's typed spec."""
 
     name: str
-    kind: str = "qemu"
+    kind: str
+    spec: S
     description: str = ""
-    accel: str = "tcg"
-    cpu: str = "max"
-    machine: str = "pc"
-    memory: int = 1024
-    smp: int = 1
-    firmware: Firmware = Firmware()
-    extra_args: tuple[str, ...] = ()
     features: tuple[str, ...] = ()
-    fallback: str | None = None
-    network: Network | None = None
     timeouts: Timeouts = Timeouts()
-    display: bool = False
-    physical: Mapping[str, Any] | None = field(default=None, compare=False)
+    perf: BoardPerf = field(default_factory=BoardPerf)
     path: Path | None = field(default=None, compare=False)
     source: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def where(self) -> v.Where:
+        """Where this board came from, for errors about it."""
+        return v.Where(str(self.path or self.name),
+                       self.path.parent if self.path is not None else Path.cwd())
 
 
 # -- loading ------------------------------------------------------------------------------
 
-def load_board(path: str | Path) -> Board:
+def load_board(path: str | Path) -> Board[Any]:
     """Read and validate one board file; the board's name is the file stem."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise ConfigError(path, "", f"cannot read board file: {error.strerror}") from error
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(error, "problem", None) or str(error)
-        raise ConfigError(path, "", f"YAML syntax error at {where}{problem}") from error
+    data = safe_yaml.load_file(path, "board file")
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(path, "", f"expected a mapping of keys, got {_type(data)}")
-    return _validate(data, path.stem, str(path), path.parent, path)
+        raise ConfigError(path, "", f"expected a mapping of keys, got {v.type_name(data)}")
+    return _validate(data, path.stem, v.Where(str(path), path.parent), path)
 
 
 def board_paths(dirs: Iterable[str | Path]) -> dict[str, Path]:
@@ -129,7 +81,7 @@ def board_paths(dirs: Iterable[str | Path]) -> dict[str, Path]:
     return dict(sorted(found.items()))
 
 
-def load_named(name: str, dirs: Iterable[str | Path]) -> Board:
+def load_named(name: str, dirs: Iterable[str | Path]) -> Board[Any]:
     """Load the board called ``name`` from the first folder that has it."""
     dirs = list(dirs)
     paths = board_paths(dirs)
@@ -140,19 +92,24 @@ def load_named(name: str, dirs: Iterable[str | Path]) -> Board:
     return load_board(paths[name])
 
 
-def with_overrides(board: Board, options: Sequence[str]) -> Board:
+def with_overrides(board: Board[S], options: Sequence[str]) -> Board[S]:
     """Apply ``key=value`` options (``timeouts.boot=60`` for nested keys), re-validated."""
     data: dict[str, Any] = _deepcopy(board.source) if board.source else _to_source(board)
-    base = board.path.parent if board.path else Path.cwd()
+    base = board.where.base
     for option in options:
         where = f"--bm-set {option}"
+        if _CONTROL.search(option):
+            raise ConfigError(f"--bm-set {option!r}", "", "control characters (newline, "
+                              "escape, NUL...) are not allowed: one line of KEY=VALUE")
         key, sep, text = option.partition("=")
         key = key.strip()
         if not sep or not key:
             raise ConfigError(where, "", "expected KEY=VALUE, e.g. cpu=max or timeouts.boot=60")
         try:
-            value = yaml.safe_load(text) if text.strip() else None
-        except yaml.YAMLError:
+            value = safe_yaml.loads(text, where) if text.strip() else None
+        except ConfigError as error:
+            if "YAML syntax error" not in str(error):
+                raise  # aliases, NaN: refused, not taken as a string
             value = text
         target = data
         parts = key.split(".")
@@ -163,237 +120,74 @@ def with_overrides(board: Board, options: Sequence[str]) -> Board:
                 target[part] = child
             target = child
         target[parts[-1]] = value
-        _validate(data, board.name, where, base, board.path)
-    return _validate(data, board.name, f"{board.path or board.name} with --bm-set "
-                     + " ".join(options), base, board.path)
-
-
-def tcg_fallback(board: Board) -> Board:
-    """The board as TCG runs it (``fallback: tcg``): ``host`` becomes ``max``, no fallback."""
-    cpu = "max" if board.cpu.split(",")[0] == "host" else board.cpu
-    return replace(board, accel="tcg", cpu=cpu, fallback=None)
+        _validate(data, board.name, v.Where(where, base), board.path)
+    final = v.Where(f"{board.path or board.name} with --bm-set " + " ".join(options), base)
+    updated: Board[S] = _validate(data, board.name, final, board.path)
+    return updated
 
 
 # -- validation ---------------------------------------------------------------------------
 
-def _validate(data: Mapping[str, Any], name: str, where: str, base: Path,
-              path: Path | None) -> Board:
+def _validate(data: Mapping[str, Any], name: str, where: v.Where,
+              path: Path | None) -> Board[Any]:
     for key in data:
-        if not isinstance(key, str) or key not in ALL_KEYS:
-            raise ConfigError(where, str(key), f"unknown key {key!r}{_suggest(key, ALL_KEYS)}",
-                              value=key, allowed=ALL_KEYS)
-    kind = _choice(data, "kind", KINDS, where, default=None)
+        if not isinstance(key, str):
+            raise where.error(str(key), f"unknown key {key!r}", allowed=COMMON_KEYS)
+    kind_name = data.get("kind")
+    if kind_name is None:
+        raise where.error("kind", "missing required key 'kind'", allowed=targets.names())
+    kind = targets.get(kind_name) if isinstance(kind_name, str) else None
     if kind is None:
-        raise ConfigError(where, "kind", "missing required key 'kind'", allowed=KINDS)
-    for key in REQUIRED[kind]:
-        if key not in data:
-            raise ConfigError(where, key, f"missing required key {key!r} (kind {kind})")
-    own = QEMU_KEYS if kind == "qemu" else PHYSICAL_KEYS
+        raise where.error("kind", f"invalid value {v.shorten(kind_name)}"
+                          f"{v.suggest(kind_name, targets.names())}", value=kind_name,
+                          allowed=targets.names())
     for key in data:
-        if key not in COMMON_KEYS and key not in own:
-            raise ConfigError(where, key, f"key {key!r} does not apply to kind {kind}",
-                              allowed=COMMON_KEYS + own)
-    common: dict[str, Any] = {
-        "name": name,
-        "kind": kind,
-        "description": _string(data, "description", where, ""),
-        "features": _features(data, where),
-        "timeouts": _timeouts(data, where),
-        "path": path,
-        "source": _deepcopy(data),
-    }
-    if kind == "physical":
-        section = data["physical"]
-        if not isinstance(section, dict):
-            raise ConfigError(where, "physical", f"expected a mapping, got {_type(section)}")
-        # Validated here (pure data, no labgrid); the physical target parses it again.
-        from pytest_baremetal.physical.schema import parse as parse_physical
-
-        parse_physical(section, where, base)
-        return Board(physical=section, **common)
+        if key not in COMMON_KEYS and key not in kind.keys:
+            others = [k for other in targets.names() if other != kind.name
+                      for k in _keys_of(other)]
+            if key in others:
+                raise where.error(key, f"key {key!r} does not apply to kind {kind.name}",
+                                  allowed=COMMON_KEYS + kind.keys)
+            v.known_keys({key: None}, COMMON_KEYS + kind.keys, where)
+    for key in kind.required:
+        if key not in data:
+            raise where.error(key, f"missing required key {key!r} (kind {kind.name})")
+    own = {k: data[k] for k in kind.keys if k in data}
     return Board(
-        accel=_choice(data, "accel", ACCELS, where, "tcg") or "tcg",
-        cpu=_cpu(data, where),
-        machine=_choice(data, "machine", MACHINES, where, "pc") or "pc",
-        memory=_memory(data.get("memory", 1024), where),
-        smp=_int(data, "smp", where, 1, minimum=1),
-        firmware=_firmware(data.get("firmware", "auto"), where, base),
-        extra_args=_strings(data, "extra_args", where),
-        fallback=_fallback(data, where, name),
-        network=_network(data.get("network"), where),
-        display=_bool(data, "display", where, False),
-        **common,
+        name=name,
+        kind=kind.name,
+        spec=kind.parse(own, where, name),
+        description=v.string(data.get("description"), where, "description"),
+        features=_features(data.get("features"), where),
+        timeouts=_timeouts(data.get("timeouts"), where),
+        perf=parse_board_perf(data.get("perf"), where.place),
+        path=path,
+        source=_deepcopy(data),
     )
 
 
-def _type(value: object) -> str:
-    return "nothing" if value is None else type(value).__name__
+def _keys_of(kind_name: str) -> tuple[str, ...]:
+    kind = targets.get(kind_name)
+    return kind.keys if kind is not None else ()
 
 
-def _suggest(key: object, allowed: Sequence[str]) -> str:
-    close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _choice(data: Mapping[str, Any], key: str, allowed: Sequence[str], where: str,
-            default: str | None, label: str = "") -> str | None:
-    value = data.get(key, default)
-    if value is None and default is None:
-        return None
-    if not isinstance(value, str) or value not in allowed:
-        hint = _suggest(value, allowed) if isinstance(value, str) else ""
-        raise ConfigError(where, label or key, f"invalid value {value!r}{hint}", value=value,
-                          allowed=allowed)
-    return value
-
-
-def _string(data: Mapping[str, Any], key: str, where: str, default: str) -> str:
-    value = data.get(key, default)
-    if value is None:
-        return default
-    if not isinstance(value, str):
-        raise ConfigError(where, key, f"expected a string, got {_type(value)} {value!r}")
-    return value
-
-
-def _cpu(data: Mapping[str, Any], where: str) -> str:
-    value = _string(data, "cpu", where, "max")
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]*(,[A-Za-z0-9_.+=-]+)*", value):
-        raise ConfigError(where, "cpu", f"invalid CPU model {value!r}: expected a QEMU -cpu "
-                          "name such as max, host, qemu64 or Skylake-Client[,+avx2]")
-    return value
-
-
-def _int(data: Mapping[str, Any], key: str, where: str, default: int, minimum: int) -> int:
-    value = data.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(where, key, f"expected an integer >= {minimum}, "
-                          f"got {_type(value)} {value!r}")
-    if value < minimum:
-        raise ConfigError(where, key, f"{value} is too small: expected an integer >= {minimum}")
-    return value
-
-
-def _bool(data: Mapping[str, Any], key: str, where: str, default: bool) -> bool:
-    value = data.get(key, default)
-    if not isinstance(value, bool):
-        raise ConfigError(where, key, f"expected true or false, got {_type(value)} {value!r}")
-    return value
-
-
-_MEMORY = re.compile(r"(?P<n>\d+(?:\.\d+)?)\s*(?P<unit>[MG]?)(?:i?B)?", re.IGNORECASE)
-
-
-def _memory(value: object, where: str) -> int:
-    """MiB from an int or a string like ``2G``, ``512M``, ``4096``."""
-    mib: float | None = None
-    if isinstance(value, int) and not isinstance(value, bool):
-        mib = value
-    elif isinstance(value, str) and (match := _MEMORY.fullmatch(value.strip())):
-        mib = float(match["n"]) * (1024 if match["unit"].upper() == "G" else 1)
-    if mib is None or mib != int(mib):
-        raise ConfigError(where, "memory", f"invalid value {value!r}: expected MiB as an "
-                          "integer, or a size like 512M or 2G")
-    if mib < MIN_MEMORY_MIB:
-        raise ConfigError(where, "memory", f"{value!r} is {int(mib)} MiB: OVMF needs at "
-                          f"least {MIN_MEMORY_MIB} MiB")
-    return int(mib)
-
-
-def _strings(data: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
-    value = data.get(key, [])
-    if value is None:
-        return ()
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ConfigError(where, key, f"expected a list of strings, got {value!r}")
-    return tuple(value)
-
-
-def _features(data: Mapping[str, Any], where: str) -> tuple[str, ...]:
-    features = _strings(data, "features", where)
+def _features(value: object, where: v.Where) -> tuple[str, ...]:
+    features = v.strings(value, where, "features")
     for feature in features:
         if feature not in FEATURES:
-            raise ConfigError(where, "features", f"unknown feature {feature!r}"
-                              f"{_suggest(feature, FEATURES)}", value=feature,
+            raise where.error("features", f"unknown feature {feature!r}"
+                              f"{v.suggest(feature, FEATURES)}", value=feature,
                               allowed=FEATURES)
     return tuple(dict.fromkeys(features))
 
 
-def _timeouts(data: Mapping[str, Any], where: str) -> Timeouts:
-    value = data.get("timeouts")
+def _timeouts(value: object, where: v.Where) -> Timeouts:
     if value is None:
         return Timeouts()
-    if not isinstance(value, dict):
-        raise ConfigError(where, "timeouts", f"expected a mapping like {{boot: 60}}, "
-                          f"got {_type(value)} {value!r}")
-    seconds: dict[str, float] = {}
-    for key, item in value.items():
-        if key not in TIMEOUT_KEYS:
-            raise ConfigError(where, f"timeouts.{key}", f"unknown key {key!r}"
-                              f"{_suggest(key, TIMEOUT_KEYS)}", allowed=TIMEOUT_KEYS)
-        if isinstance(item, bool) or not isinstance(item, (int, float)) or item <= 0:
-            raise ConfigError(where, f"timeouts.{key}", f"expected seconds > 0, got {item!r}")
-        seconds[key] = float(item)
-    return Timeouts(**seconds)
-
-
-def _firmware(value: object, where: str, base: Path) -> Firmware:
-    if value is None or value == "auto":
-        return Firmware()
-    forms = ("auto", "{unified: PATH}", "{code: PATH, vars: PATH}")
-    if not isinstance(value, dict):
-        raise ConfigError(where, "firmware", f"invalid value {value!r}", allowed=forms)
-    keys = set(value)
-    if keys not in ({"unified"}, {"code", "vars"}):
-        raise ConfigError(where, "firmware", f"invalid keys {sorted(map(str, keys))}",
-                          allowed=forms)
-    paths: dict[str, Path] = {}
-    for key, item in value.items():
-        if not isinstance(item, str) or not item:
-            raise ConfigError(where, f"firmware.{key}", f"expected a file path, got {item!r}")
-        path = Path(item).expanduser()
-        paths[key] = path if path.is_absolute() else base / path
-    return Firmware(**paths)
-
-
-def _fallback(data: Mapping[str, Any], where: str, name: str) -> str | None:
-    value = data.get("fallback")
-    if value is None or value in ("none", False):
-        return None
-    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", value):
-        raise ConfigError(where, "fallback", f"invalid value {value!r}: expected a board "
-                          "name, tcg or none")
-    if value == name:
-        raise ConfigError(where, "fallback", f"board {name!r} cannot fall back to itself")
-    return value
-
-
-def _network(value: object, where: str) -> Network | None:
-    if value is None or value in ("none", False):
-        return None
-    if not isinstance(value, dict):
-        raise ConfigError(where, "network", f"expected a mapping like {{nic: e1000, mode: "
-                          f"user}} or none, got {value!r}")
-    allowed = ("nic", "mode", "options")
-    for key in value:
-        if key not in allowed:
-            raise ConfigError(where, f"network.{key}", f"unknown key {key!r}"
-                              f"{_suggest(key, allowed)}", allowed=allowed)
-    nic = _choice(value, "nic", NICS, where, "e1000", "network.nic") or "e1000"
-    mode = _choice(value, "mode", NET_MODES, where, "user", "network.mode") or "user"
-    options = value.get("options") or {}
-    if not isinstance(options, dict):
-        raise ConfigError(where, "network.options", f"expected a mapping like {{tftp: DIR}}, "
-                          f"got {options!r}")
-    pairs: list[tuple[str, str]] = []
-    for key, item in options.items():
-        if not isinstance(key, str) or not re.fullmatch(r"[a-z][a-z0-9-]*", key):
-            raise ConfigError(where, f"network.options.{key}", "invalid option name")
-        if isinstance(item, (dict, list)) or item is None:
-            raise ConfigError(where, f"network.options.{key}",
-                              f"expected a scalar, got {item!r}")
-        pairs.append((key, str(item)))
-    return Network(nic=nic, mode=mode, options=tuple(pairs))
+    data = v.mapping(value, where, "timeouts", "a mapping like {boot: 60}")
+    v.known_keys(data, TIMEOUT_KEYS, where, "timeouts.")
+    return Timeouts(**{key: v.seconds(item, where, f"timeouts.{key}")
+                       for key, item in data.items()})
 
 
 def _deepcopy(value: Any) -> Any:
@@ -404,23 +198,13 @@ def _deepcopy(value: Any) -> Any:
     return value
 
 
-def _to_source(board: Board) -> dict[str, Any]:
+def _to_source(board: Board[Any]) -> dict[str, Any]:
     """A mapping equivalent to a board built in code (no source file)."""
+    kind = targets.get(board.kind)
+    if kind is None:
+        raise ConfigError(str(board.name), "kind", f"no board kind {board.kind!r} is installed")
     data: dict[str, Any] = {"kind": board.kind, "description": board.description,
                             "features": list(board.features)}
-    data["timeouts"] = {k: getattr(board.timeouts, k) for k in TIMEOUT_KEYS
-                        if getattr(board.timeouts, k) is not None}
-    if board.kind == "physical":
-        data["physical"] = _deepcopy(board.physical or {})
-        return data
-    fw = board.firmware
-    firmware: Any = ("auto" if fw.auto else {"unified": str(fw.unified)} if fw.unified
-                     else {"code": str(fw.code), "vars": str(fw.vars)})
-    network: Any = None
-    if board.network:
-        network = {"nic": board.network.nic, "mode": board.network.mode,
-                   "options": dict(board.network.options)}
-    data.update(accel=board.accel, cpu=board.cpu, machine=board.machine, memory=board.memory,
-                smp=board.smp, firmware=firmware, extra_args=list(board.extra_args),
-                fallback=board.fallback, network=network, display=board.display)
+    data["timeouts"] = {k: val for k, val in vars(board.timeouts).items() if val is not None}
+    data.update(kind.source(board.spec))
     return data

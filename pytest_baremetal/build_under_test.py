@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pytest_baremetal import resources
 from pytest_baremetal.errors import BootError, ConfigError
 from pytest_baremetal.guestconfig import GuestConfig
 from pytest_baremetal.image import compose_image
@@ -62,30 +63,37 @@ class BuildUnderTest:
             return image
         out_dir.mkdir(parents=True, exist_ok=True)
         if self.config_file:
-            cfg_path = out_dir / self.config_file
+            # this process's own copy: another run composing the same key reads its own
+            cfg_path = out_dir / f"{self.config_file}.{os.getpid()}"
             cfg_path.write_text(cfg_text)
             files[self.config_file] = cfg_path
         partial = out_dir / f"disk.img.{os.getpid()}.part"
         compose_image(partial, self.efi, files)
         os.replace(partial, image)
+        if self.config_file:
+            os.replace(cfg_path, out_dir / self.config_file)
         return image
 
 
-def reference_guest(root: Path, model_dir: Path | None = None) -> BuildUnderTest:
-    """The reference guest in `root/guest`, built with make when missing or stale."""
-    guest = root / "guest"
-    efi = guest / "build" / "BOOTX64.EFI"
-    if not (guest / "Makefile").is_file():
-        raise ConfigError(f"{guest}/Makefile not found: run from the pytest-baremetal checkout "
-                          "or pass --bm-efi/--bm-image for your own build")
-    if _stale(efi, guest / "src") and shutil.which("make"):
-        result = subprocess.run(["make", "-C", str(guest)], capture_output=True, text=True)
+def reference_guest(checkout: Path | None = None, model_dir: Path | None = None
+                    ) -> BuildUnderTest:
+    """The reference guest: a checkout's (built with make when missing or stale) or the
+    prebuilt one an installed wheel carries. ``checkout``: use that source tree's guest/."""
+    where = resources.reference_guest_location(checkout)
+    if where is None:
+        raise ConfigError("this installation of pytest-baremetal carries no reference guest "
+                          "(a wheel built without it?): reinstall the wheel, or pass "
+                          "--bm-efi/--bm-image for your own build")
+    guest = where.source
+    if guest is not None and _stale(where.efi, guest / "src") and shutil.which("make"):
+        result = subprocess.run(["make", "-C", str(guest)], capture_output=True, text=True,
+                                stdin=subprocess.DEVNULL)
         if result.returncode != 0:
             raise BootError(f"building the reference guest failed (make -C {guest}):\n"
                             f"{result.stdout[-2000:]}{result.stderr[-2000:]}")
-    models = model_dir or guest / "models" / "tiny"
+    models = model_dir or where.model_dir
     files = {"model.bin": models / "model.bin", "tokenizer.bin": models / "tokenizer.bin"}
-    return BuildUnderTest(efi=efi, files=files, config_file="run.cfg")
+    return BuildUnderTest(efi=where.efi, files=files, config_file="run.cfg")
 
 
 def _stale(target: Path, sources: Path) -> bool:

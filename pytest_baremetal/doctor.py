@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from pytest_baremetal.boards import Board, board_paths, load_board
+from pytest_baremetal import targets
+from pytest_baremetal.boards import board_paths, load_board
 from pytest_baremetal.errors import BaremetalError
 from pytest_baremetal.firmware import INSTALL_HINTS, FirmwareFiles, find_firmware
-from pytest_baremetal.qemu.command import QEMU_INSTALL_HINTS, qemu_binary
-from pytest_baremetal.qemu.fallback import classify
-from pytest_baremetal.qemu.process import launch
+from pytest_baremetal.targets.qemu.command import QEMU_INSTALL_HINTS, qemu_binary
+from pytest_baremetal.targets.qemu.fallback import classify
+from pytest_baremetal.targets.qemu.process import launch
+from pytest_baremetal.targets.qemu.spec import qemu_board
 
 PROBE_SECONDS = 10.0  # OVMF's first byte takes ~2 s under TCG, 5+ s on a busy host
 EFI_INCLUDES = (Path("/usr/include/efi"),)
@@ -38,6 +40,68 @@ ACCEL_FIXES = {
 }
 
 
+# Only needed to build the reference guest or the fixture guest from source; a prebuilt
+# .efi (yours, or the wheel's reference guest) needs QEMU and OVMF alone.
+COMPILER_FIXES = {
+    "Debian/Ubuntu": "sudo apt-get install build-essential",
+    "Fedora": "sudo dnf install gcc make binutils",
+    "Arch": "sudo pacman -S base-devel",
+    "macOS": "xcode-select --install  (gnu-efi builds need a Linux host or container)",
+    "Windows": "not needed to test a prebuilt .efi; to build the reference guest use WSL "
+               "(wsl --install, then the Debian/Ubuntu fix inside it)",
+}
+GNU_EFI_FIXES = {
+    "Debian/Ubuntu": "sudo apt-get install gnu-efi",
+    "Fedora": "sudo dnf install gnu-efi-devel",
+    "Arch": "sudo pacman -S gnu-efi",
+    "macOS": "not packaged for macOS: build in a Linux container, or test a prebuilt .efi",
+    "Windows": "not needed to test a prebuilt .efi; build in WSL (sudo apt-get install "
+               "gnu-efi) to rebuild the reference guest",
+}
+
+
+WINGET_QEMU = ("winget install SoftwareFreedomConservancy.QEMU  (then add C:\\Program Files\\qemu "
+               "to PATH, or set BM_QEMU)")
+
+
+def host_platform(os_release: Path = Path("/etc/os-release")) -> str:
+    """The label install hints use: Debian/Ubuntu, Fedora, Arch, macOS, Windows or Linux."""
+    if sys.platform == "win32":
+        return "Windows"
+    if sys.platform == "darwin":
+        return "macOS"
+    try:
+        text = os_release.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "Linux"
+    ids: set[str] = set()
+    for line in text.splitlines():
+        key, _, value = line.partition("=")
+        if key in ("ID", "ID_LIKE"):
+            ids.update(value.strip().strip('"').split())
+    for label, names in (("Debian/Ubuntu", {"debian", "ubuntu"}), ("Fedora",
+                         {"fedora", "rhel", "centos"}), ("Arch", {"arch"})):
+        if ids & names:
+            return label
+    return "Linux"
+
+
+def for_platform(hints: Sequence[str], platform: str | None = None) -> list[str]:
+    """The hints of this platform (``"Fedora: ..."``) plus those for any (no label)."""
+    platform = platform or host_platform()
+    labels = ("Debian/Ubuntu", "Fedora", "Arch", "macOS", "Windows")
+    own = [h.split(": ", 1)[1] for h in hints if h.startswith(platform + ": ")]
+    generic = [h for h in hints if not any(h.startswith(label + ": ") for label in labels)]
+    return own + generic if own else list(hints)
+
+
+def platform_fix(fixes: dict[str, str], platform: str | None = None) -> str:
+    platform = platform or host_platform()
+    if platform in fixes:
+        return fixes[platform]
+    return " | ".join(f"{label}: {fix}" for label, fix in fixes.items())
+
+
 @dataclass(frozen=True)
 class Check:
     """One line of the report: status OK, FAIL or SKIP; ``fix`` is a command to run."""
@@ -54,11 +118,9 @@ def run_doctor(out: TextIO, boot_accelerators: bool = True) -> int:
     checks: list[Check] = []
     qemu = _check_qemu(checks)
     firmware = _check_firmware(checks)
-    _check_tools(checks, "mtools", ("mformat", "mcopy", "mmd"),
-                 "sudo apt-get install mtools | sudo dnf install mtools | brew install mtools")
+    # Disk images are composed in pure Python (fatfs): mtools is not needed.
     _check_tools(checks, "compiler", ("gcc", "make", "ld", "objcopy"),
-                 "sudo apt-get install build-essential | sudo dnf install gcc make binutils",
-                 required=False)
+                 platform_fix(COMPILER_FIXES), required=False)
     checks.append(_check_gnu_efi())
     for accel, hosts in ACCEL_HOSTS.items():
         if sys.platform not in hosts:
@@ -88,8 +150,10 @@ def _check_qemu(checks: list[Check]) -> str | None:
         version = subprocess.run([binary, "--version"], capture_output=True, text=True,
                                  timeout=20, stdin=subprocess.DEVNULL).stdout
     except (BaremetalError, OSError, subprocess.SubprocessError) as error:
-        checks.append(Check("qemu", "FAIL", str(error).splitlines()[0],
-                            " | ".join(QEMU_INSTALL_HINTS)))
+        hints = for_platform(QEMU_INSTALL_HINTS)
+        if host_platform() == "Windows":
+            hints.insert(0, WINGET_QEMU)
+        checks.append(Check("qemu", "FAIL", str(error).splitlines()[0], " | ".join(hints)))
         return None
     first = version.splitlines()[0] if version else "version unknown"
     checks.append(Check("qemu", "OK", f"{binary} ({first})"))
@@ -100,7 +164,8 @@ def _check_firmware(checks: list[Check]) -> FirmwareFiles | None:
     try:
         found = find_firmware()
     except BaremetalError:
-        checks.append(Check("firmware", "FAIL", "no OVMF found", " | ".join(INSTALL_HINTS)))
+        checks.append(Check("firmware", "FAIL", "no OVMF found",
+                            " | ".join(for_platform(INSTALL_HINTS))))
         return None
     checks.append(Check("firmware", "OK", found.describe()))
     return found
@@ -117,7 +182,7 @@ def _check_tools(checks: list[Check], name: str, tools: Sequence[str], fix: str,
 
 
 def _check_gnu_efi() -> Check:
-    fix = "sudo apt-get install gnu-efi | sudo dnf install gnu-efi-devel | sudo pacman -S gnu-efi"
+    fix = platform_fix(GNU_EFI_FIXES)
     headers = next((d for d in EFI_INCLUDES if (d / "efi.h").is_file()), None)
     libdir = next((d for d in EFI_LIBDIRS if all((d / f).is_file() for f in EFI_LIBFILES)),
                   None)
@@ -131,7 +196,7 @@ def _check_gnu_efi() -> Check:
 def probe_accel(accel: str, firmware: FirmwareFiles, binary: str,
                 seconds: float = PROBE_SECONDS) -> Check:
     """Boot OVMF alone on ``accel``: OK once the firmware writes to the serial console."""
-    board = Board(name=f"doctor-{accel}", accel=accel, cpu="max", memory=256)
+    board = qemu_board(f"doctor-{accel}", accel=accel, cpu="max", memory=256)
     name = f"accel {accel}"
     fix = ACCEL_FIXES.get(accel, "")
     with tempfile.TemporaryDirectory(prefix="bm-doctor-") as tmp:
@@ -190,13 +255,7 @@ def list_boards(dirs: Iterable[Path], out: TextIO) -> int:
             bad += 1
             out.write(f"{name:<{width}}  INVALID  {error}\n")
             continue
-        if board.kind == "qemu":
-            what = (f"{board.accel:<4} {board.cpu:<15} {board.machine:<3} "
-                    f"{board.memory:>5} MiB")
-            if board.fallback:
-                what += f"  fallback={board.fallback}"
-        else:
-            what = "physical"
+        what = targets.summary(board)
         features = ",".join(board.features) or "-"
         out.write(f"{name:<{width}}  {what}  [{features}]  {board.description}\n")
     return 1 if bad else 0

@@ -3,20 +3,39 @@
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from pytest_baremetal.boards import Board
+from pytest_baremetal.build_under_test import BuildUnderTest
+from pytest_baremetal.bus import EventBus, Metric
 from pytest_baremetal.console import Console
-from pytest_baremetal.errors import BootError, ConsoleClosed, ExpectTimeout
+from pytest_baremetal.errors import BootError
 from pytest_baremetal.guestconfig import GuestConfig
-from pytest_baremetal.markers import Event, Generation, Profile, generations_from
+from pytest_baremetal.markers import Event, Generation, Profile, generations
+from pytest_baremetal.markers.events import GEN_END
+from pytest_baremetal.markers.profile import PROMPT
 
 DEFAULT_RUN_TIMEOUT = 600.0
+
+
+@dataclass(frozen=True)
+class BootDescription:
+    """How the machine was started, for a report: a titled text, never a command to run.
+
+    ``command`` is set only when the text is a command line (QEMU's argv); ``facts`` are
+    what the boot learned about the environment (QEMU version, firmware file); ``labels``
+    are the report labels it adds (the emulated CPU).
+    """
+
+    title: str
+    text: str
+    command: tuple[str, ...] = ()
+    facts: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -27,11 +46,13 @@ class BootInfo:
     accelerator: str
     requested_accelerator: str
     fallback_reason: str | None = None
-    argv: list[str] = field(default_factory=list)
+    description: BootDescription = BootDescription("boot", "")
     log_dir: Path | None = None
     started_at: float = 0.0
     first_output_s: float | None = None
     attempts: list[str] = field(default_factory=list)
+    #: earlier boots of this Dut that failed for a reason of the lab's, retried
+    retries: list[str] = field(default_factory=list)
 
 
 class Power(Protocol):
@@ -40,18 +61,12 @@ class Power(Protocol):
     def is_on(self) -> bool: ...
 
 
-@dataclass
-class Metric:
-    name: str
-    value: float
-    unit: str
-
-
 class Dut:
     """One boot of a build on a board, shared by the tests that need the same boot."""
 
-    def __init__(self, board: Board, config: GuestConfig, console: Console, power: Power,
-                 profile: Profile, info: BootInfo, build: object) -> None:
+    def __init__(self, board: Board[Any], config: GuestConfig, console: Console, power: Power,
+                 profile: Profile, info: BootInfo, build: BuildUnderTest,
+                 bus: EventBus | None = None) -> None:
         self.board = board
         self.config = config
         self.console = console
@@ -60,42 +75,31 @@ class Dut:
         self.info = info
         self.build = build
         self.metrics: list[Metric] = []
-        self.on_metric: Callable[[Metric], None] | None = None
-        #: wraps every wait in a reporting step (Allure), when a reporter sets it
-        self.on_wait: Callable[[str], AbstractContextManager[object]] | None = None
+        #: where waits and metrics are published (reporters subscribe to it)
+        self.bus = bus if bus is not None else EventBus()
 
-    def _step(self, what: str) -> AbstractContextManager[object]:
-        return self.on_wait(what) if self.on_wait is not None else nullcontext()
+    def _step(self, what: str, timeout: float | None = None) -> AbstractContextManager[None]:
+        limit = self.run_timeout if timeout is None else timeout
+        return self.bus.wait(self.board.name, what, limit)
 
     # -- waiting for what the guest prints -------------------------------------------------
+    # Every wait goes through Console.wait_until (death strings, hang detection, remembered
+    # hangs, idle prompts, structured ExpectTimeout): see pytest_baremetal/console/console.py.
     @property
     def run_timeout(self) -> float:
         return float(self.board.timeouts.run or DEFAULT_RUN_TIMEOUT)
 
     @property
+    def interactive(self) -> bool:
+        """True when this boot waits at a prompt instead of running to a `done` line."""
+        return self.profile.interaction.is_repl(self.config.as_dict())
+
+    @property
     def log_path(self) -> Path:
         return self.console.log_path
 
-    def _wait(self, found: Callable[[], object | None], what: str, timeout: float | None) -> object:
-        limit = self.run_timeout if timeout is None else timeout
-        deadline = time.monotonic() + limit
-        while True:
-            value = found()
-            if value is not None:
-                return value
-            self.console.raise_if_failed(what)
-            if self.console.closed:
-                value = found()
-                if value is not None:
-                    return value
-                raise ConsoleClosed(self._message(f"the console closed while waiting for {what}"))
-            if time.monotonic() >= deadline:
-                raise ExpectTimeout(
-                    self._message(f"timed out after {limit:.0f} s waiting for {what}"))
-            self.console.wait_for_output(min(0.5, max(0.0, deadline - time.monotonic())))
-
-    def _message(self, headline: str) -> str:
-        return f"{headline}\n--- last lines of {self.log_path} ---\n{self.tail()}"
+    def _limit(self, timeout: float | None) -> float:
+        return self.run_timeout if timeout is None else timeout
 
     def tail(self, count: int = 20) -> str:
         return "\n".join(self.console.tail(count))
@@ -107,40 +111,50 @@ class Dut:
         """The first event of this kind (with these field values) since power-on; waits."""
         self._require(kind)
         what = kind + "".join(f" {k}={v}" for k, v in fields.items())
-        with self._step(f"await {what}"):
-            return self.console.first_event(
-                kind, self.run_timeout if timeout is None else timeout, **fields)
+        with self._step(f"await {what}", timeout):
+            return self.console.first_event(kind, self._limit(timeout), **fields)
 
     def events(self, kind: str) -> list[Event]:
-        """Every event of this kind, once the run is over."""
+        """Every event of this kind, once the run is over (see :meth:`wait_done`)."""
         self._require(kind)
         self.wait_done()
         return self.console.find_events(kind)
 
     def wait_done(self, timeout: float | None = None) -> Event:
-        """The guest's last line (`done` event), waiting for it."""
-        return self.event("done", timeout)
+        """Waits until the run is over and returns the event that says so.
 
-    def expect(self, pattern: str | re.Pattern[str], timeout: float | None = None) -> re.Match[str]:
-        """The first console line since power-on matching the pattern; waits."""
+        A script build is over at its `done` line; an interactive (repl) build when it is
+        idle at its prompt (the `prompt` event it waits at), or at `done` after a quit.
+        """
+        if not self.interactive:
+            return self.event("done", timeout)
+        self._require(PROMPT)
+        has_done = self.profile.provides("done")
+
+        def over() -> Event | None:
+            idle = self.console.idle_prompt
+            if idle is not None or not has_done:
+                return idle
+            done = self.console.find_events("done")
+            return done[-1] if done else None
+
+        with self._step("await the prompt (idle)", timeout):
+            return self.console.wait_until(over, "the guest idle at its prompt",
+                                           self._limit(timeout))
+
+    def expect(self, pattern: str | re.Pattern[str], timeout: float | None = None,
+               *, partial: bool = False) -> re.Match[str]:
+        """The first console line since power-on matching the pattern; waits.
+
+        ``partial=True`` also looks at the incomplete last line (a prompt)."""
         regex = re.compile(pattern) if isinstance(pattern, str) else pattern
-
-        def first() -> re.Match[str] | None:
-            for line in list(self.console.lines):
-                match = regex.search(line.text)
-                if match:
-                    return match
-            return None
-
-        with self._step(f"await /{regex.pattern}/"):
-            result = self._wait(first, f"a line matching {regex.pattern!r}", timeout)
-        assert isinstance(result, re.Match)
-        return result
+        with self._step(f"await /{regex.pattern}/", timeout):
+            return self.console.first_line(regex, self._limit(timeout), partial=partial)
 
     def generations(self) -> list[Generation]:
         """Every generation of the run (text, prompt ids, ids), once the run is over."""
         self.wait_done()
-        return generations_from(self.console.events, self.console.lines)
+        return generations(self.console.events)
 
     def _require(self, kind: str) -> None:
         if not self.profile.provides(kind):
@@ -148,27 +162,41 @@ class Dut:
 
     # -- interactive guests --------------------------------------------------------------
     def ask(self, prompt: str, timeout: float | None = None) -> Generation:
-        """Sends a prompt to a guest in REPL mode and returns what it generated."""
-        self._require("repl_ready")
-        before = len(self.console.events)
+        """Sends a prompt to a guest idle at its prompt and returns what it generated.
 
-        def ready_after(start: int) -> Event | None:
-            return next((e for e in self.console.events[start:] if e.kind == "repl_ready"), None)
+        Waits for the prompt, sends ``prompt`` and the profile's input terminator, then waits
+        (death strings and hang detection included) for the answer's end and the next prompt.
+        """
+        self._require(PROMPT)
+        self._require(GEN_END)
+        limit = self._limit(timeout)
+        with self._step(f"ask {prompt!r}"):
+            self.console.wait_until(lambda: self.console.idle_prompt,
+                                    "the guest idle at its prompt", limit)
+            start = self.console.event_count
+            self.console.send_line(prompt)
+            end = self.console.next_event(GEN_END, limit, start)
+            # the id lines come after the end line: the next prompt says the answer is over
+            self.console.wait_until(lambda: self.console.idle_prompt,
+                                    f"the prompt after the answer to {prompt!r}", limit)
+        found = generations(self.console.events_from(start))
+        if not found:
+            raise BootError(self._message(f"no generation after the prompt {prompt!r} "
+                                          f"(answer end: {end.line!r})"))
+        return found[-1]
 
-        self._wait(lambda: ready_after(0), "the REPL prompt", timeout)
-        ready_count = sum(1 for e in self.console.events if e.kind == "repl_ready")
-        self.console.send_line(prompt)
+    def quit(self, timeout: float | None = None) -> None:
+        """Sends the profile's quit line to an idle interactive guest."""
+        quit_line = self.profile.interaction.quit
+        if quit_line is None:
+            raise BootError(f"the marker profile {self.profile.name!r} names no quit line "
+                            "(interaction.quit)")
+        self.console.wait_until(lambda: self.console.idle_prompt,
+                                "the guest idle at its prompt", self._limit(timeout))
+        self.console.send_line(quit_line)
 
-        def answered() -> bool | None:
-            seen = [e for e in self.console.events if e.kind == "repl_ready"]
-            return True if len(seen) > ready_count else None
-
-        self._wait(answered, f"the answer to {prompt!r}", timeout)
-        events = self.console.events[before:]
-        generations = generations_from(events, self.console.lines)
-        if not generations:
-            raise BootError(self._message(f"no generation after the prompt {prompt!r}"))
-        return generations[-1]
+    def _message(self, headline: str) -> str:
+        return f"{headline}\n--- last lines of {self.log_path} ---\n{self.tail()}"
 
     # -- power and results ----------------------------------------------------------------
     def wait_power_off(self, timeout: float = 30.0) -> int | None:
@@ -178,8 +206,7 @@ class Dut:
     def record_metric(self, name: str, value: float, unit: str) -> Metric:
         metric = Metric(name, float(value), unit)
         self.metrics.append(metric)
-        if self.on_metric is not None:
-            self.on_metric(metric)
+        self.bus.publish(metric)
         return metric
 
     def close(self) -> None:

@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from pytest_baremetal.boards import Firmware
 from pytest_baremetal.errors import ConfigError
+from pytest_baremetal.targets.qemu.spec import Firmware
 
 # Relative to a filesystem root ("/" on Unix, the drive on Windows).
 UNIFIED: tuple[str, ...] = (

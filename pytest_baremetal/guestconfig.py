@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from pytest_baremetal.errors import ConfigError
 
-KEY = re.compile(r"^[a-z0-9_]+$")
+KEY = re.compile(r"[a-z0-9_]{1,64}")
+#: a value must not break the file's lines (C0 controls but tab, DEL, NEL, U+2028/9)
+BAD_CHARS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
 ConfigValue = str | int | float | bool
 
 
@@ -23,7 +26,7 @@ class GuestConfig:
     def of(cls, values: Mapping[str, ConfigValue], where: str = "guest config") -> GuestConfig:
         rendered = {}
         for key, value in values.items():
-            if not KEY.match(key):
+            if not isinstance(key, str) or not KEY.fullmatch(key):
                 raise ConfigError(f"{where}: key {key!r} must match [a-z0-9_]+")
             rendered[key] = render_value(value)
         return cls(tuple(sorted(rendered.items())))
@@ -63,11 +66,15 @@ class GuestConfig:
 def render_value(value: ConfigValue) -> str:
     if isinstance(value, bool):
         return "1" if value else "0"
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"guest config value {value!r} is not a finite number")
     if isinstance(value, (int, float)):
         return repr(value)
     text = str(value)
-    if "\n" in text or "\r" in text:
-        raise ConfigError(f"guest config value {text!r} must be on one line")
+    bad = BAD_CHARS.search(text)
+    if bad is not None:
+        raise ConfigError(f"guest config value {text!r} holds the control character "
+                          f"{bad.group()!r}: a value must be one line of printable text")
     if text == "" or any(c in text for c in ' "#\\=\t'):
         return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return text

@@ -1,9 +1,10 @@
 """Boot disk composition: a GPT disk with one FAT32 EFI System Partition.
 
 The partition table is written here (protective MBR, primary and backup GPT headers and
-partition arrays, CRC32s); the FAT file system is made and filled with mtools
-(``mformat``/``mmd``/``mcopy`` on ``image@@offset``), so nothing needs root or a loop
-device. The layout is the one UEFI firmware boots without a boot entry:
+partition arrays, CRC32s) and the FAT32 file system by :mod:`pytest_baremetal.fatfs`, in
+pure Python: nothing needs mtools, root or a loop device, so Windows hosts with QEMU and
+Python compose the same disks. The layout is the one UEFI firmware boots without a boot
+entry:
 
     LBA 0          protective MBR (one partition of type 0xEE)
     LBA 1          primary GPT header
@@ -22,14 +23,15 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import shutil
 import struct
-import subprocess
 import sys
 import uuid
 import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from pytest_baremetal import errors
+from pytest_baremetal.fatfs import FatError, write_fat32
 
 SECTOR = 512
 MIB = 1024 * 1024
@@ -43,15 +45,14 @@ GPT_REVISION = 0x00010000
 ESP_TYPE = uuid.UUID("c12a7328-f81f-11d2-ba4b-00a0c93ec93b")
 ESP_NAME = "EFI System Partition"
 BOOT_PATH = "EFI/BOOT/BOOTX64.EFI"
-# mformat -F needs 65525 clusters of at least one sector: the smallest FAT32 is ~32 MiB.
+# FAT32 needs 65525 clusters of at least one sector: the smallest FAT32 is ~32 MiB.
 MIN_ESP_MIB = 34
-APT_HINT = "install it with: sudo apt-get install mtools"
 
 _HEADER = struct.Struct("<8sIIIIQQQQ16sQIII")
 _ENTRY = struct.Struct("<16s16sQQQ72s")
 
 
-class ImageError(Exception):
+class ImageError(errors.ImageError):
     """The image cannot be made: the message names the file or the missing tool."""
 
 
@@ -126,22 +127,6 @@ def write_gpt(path: Path, total_sectors: int, esp_first: int, esp_last: int) -> 
         f.write(backup)
 
 
-def _tool(name: str) -> str:
-    found = shutil.which(name)
-    if found is None:
-        raise ImageError(f"{name} (mtools) is not installed or not on PATH; {APT_HINT}")
-    return found
-
-
-def _mtools(args: Sequence[str]) -> None:
-    env = dict(os.environ, MTOOLS_SKIP_CHECK="1")
-    argv = [_tool(args[0]), *args[1:]]
-    result = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        detail = (result.stderr or result.stdout).strip()
-        raise ImageError(f"{' '.join(argv)} failed (status {result.returncode}): {detail}")
-
-
 def _check_name(name: str) -> str:
     """A destination path on the ESP: relative, '/'-separated, no '..'."""
     clean = name.replace("\\", "/").strip("/")
@@ -177,8 +162,6 @@ def compose_image(
     for dest, source in sources.items():
         if not source.is_file():
             raise ImageError(f"{source}: no such file (for {dest} on the ESP)")
-    for tool in ("mformat", "mmd", "mcopy"):
-        _tool(tool)
 
     payload = sum(source.stat().st_size for source in sources.values())
     if size_mib is None:
@@ -201,18 +184,12 @@ def compose_image(
         with open(tmp, "wb") as f:
             f.truncate(total_sectors * SECTOR)
         write_gpt(tmp, total_sectors, ESP_START_LBA, esp_last)
-        target = f"{tmp}@@{ESP_OFFSET}"
-        _mtools(["mformat", "-i", target, "-F", "-T", str(esp_sectors), "-H",
-                 str(ESP_START_LBA), "-h", "64", "-s", "32", "-v", "ESP", "::"])
-        made: set[str] = set()
-        for dest, source in sources.items():
-            parts = dest.split("/")
-            for depth in range(1, len(parts)):
-                folder = "/".join(parts[:depth])
-                if folder.lower() not in made:
-                    _mtools(["mmd", "-i", target, "::/" + folder])
-                    made.add(folder.lower())
-            _mtools(["mcopy", "-i", target, str(source), "::/" + dest])
+        with open(tmp, "r+b") as f:
+            try:
+                write_fat32(f, ESP_OFFSET, esp_sectors, sources, label="ESP",
+                            hidden_sectors=ESP_START_LBA)
+            except FatError as error:
+                raise ImageError(f"{output}: {error}") from None
         os.replace(tmp, output)
     finally:
         if tmp.exists():

@@ -8,13 +8,15 @@ import statistics
 import uuid
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pytest_baremetal import history
+from pytest_baremetal.bus import Verdict
 from pytest_baremetal.dut import Dut
-from pytest_baremetal.history.plot import baseline_band, trend_plot
-from pytest_baremetal.history.stats import metric_label
+
+if TYPE_CHECKING:  # numpy behind it: imported when a test asks for a verdict
+    from pytest_baremetal import history
 
 TREND_RUNS = 50
 """How many of the board's latest runs a trend chart shows."""
@@ -30,19 +32,19 @@ def file_digest(path: Path) -> str:
 
 def boot_context(dut: Dut, session: str) -> history.RunContext:
     """The facts that decide which earlier boots this one may be compared with."""
+    from pytest_baremetal import history
+
     boot = dut.event("boot")
     cpu = dut.event("cpu") if dut.profile.provides("cpu") else None
     cfg = dut.event("cfg") if dut.profile.provides("cfg") else None
-    cpu_model = dut.board.cpu
+    cpu_model = dut.info.description.labels.get("cpu", dut.info.accelerator)
     if cpu is not None:
         cpu_model += f" ({cpu.fields.get('vendor')} {cpu.fields.get('family')}/" \
                      f"{cpu.fields.get('model')})"
-    files: dict[str, Path] = dict(getattr(dut.build, "files", {}) or {})
+    files: dict[str, Path] = dict(dut.build.files)
     model_name = str(cfg.fields.get("model")) if cfg is not None else ""
     model_digest = file_digest(files[model_name]) if model_name in files else model_name
-    process = getattr(dut.power, "process", None)
-    qmp = getattr(process, "qmp", None)
-    qemu_version = str(getattr(qmp, "version", "")) if qmp is not None else ""
+    qemu_version = dut.info.description.facts.get("qemu", "")
     return history.collect_context(
         board=dut.board.name, accelerator=dut.info.accelerator, cpu_model=cpu_model,
         model_digest=model_digest, build_id=str(boot.fields.get("build", "")),
@@ -65,15 +67,21 @@ class PerfTracker:
     _store: history.HistoryStore | None = None
     _runs: dict[int, int] = field(default_factory=dict)  # id(dut) -> run id
     _failed: set[int] = field(default_factory=set)
+    #: every verdict of the session, with board and context (for --bm-metrics)
+    verdicts: list[tuple[str, str, history.Verdict]] = field(default_factory=list)
 
     @property
     def store(self) -> history.HistoryStore:
+        from pytest_baremetal import history
+
         if self._store is None:
             self._store = history.open_store(self.store_url)
         return self._store
 
     def record(self, dut: Dut) -> int:
         """The history run of this boot, recorded on first use."""
+        from pytest_baremetal import history
+
         key = id(dut)
         if key not in self._runs:
             perf = [e.fields for e in dut.events("perf")]
@@ -82,41 +90,75 @@ class PerfTracker:
         return self._runs[key]
 
     def check(self, dut: Dut, metric: str = "decode_tok_s") -> history.Verdict:
-        """This boot's verdict for `metric` against the baseline the policy selects."""
+        """This boot's verdict for `metric` against the baseline the policy selects, with
+        the board's ``perf:`` settings; a new change point that is a slowdown of at least
+        the board's ``min_step`` turns it into a regression (tracked boards only). The
+        verdict is published on the boot's bus (reports subscribe to it)."""
+        from pytest_baremetal import history
+
         run_id = self.record(dut)
+        perf = dut.board.perf
+        unit = next((e.units[metric] for e in dut.events("perf") if metric in e.units), "")
         verdicts = history.evaluate(self.store, [run_id], self.policy or history.DEFAULT_POLICY,
-                                    metrics=(metric,))
+                                    metrics=(metric,), params=perf.params, tracked=perf.track,
+                                    units={metric: unit})
         if not verdicts:
             raise history.HistoryError(f"boot recorded as run {run_id} has no {metric} samples")
-        verdict = verdicts[0]
+        verdict = self._with_changes(verdicts[0], run_id, perf.params.min_step)
         if verdict.failed:
             self._failed.add(run_id)
         values = [float(str(e.fields[metric])) for e in dut.events("perf") if metric in e.fields]
         if values:
-            dut.record_metric(metric, statistics.median(values), "tok/s")
+            dut.record_metric(metric, statistics.median(values), unit)
+        from pytest_baremetal.metrics_export import context_of
+
+        self.verdicts.append((dut.board.name, context_of(dut), verdict))
+        dut.bus.publish(Verdict(dut.board.name, metric, verdict.status, verdict.explain(),
+                                regression=verdict.failed))
         if self.attach_trend is not None:
-            chart = self.trend_chart(dut, run_id, metric)
+            chart = self.trend_chart(dut, verdict)
             if chart is not None:
                 self.attach_trend(chart, metric)
         return verdict
 
-    def trend_chart(self, dut: Dut, run_id: int, metric: str) -> Path | None:
-        """Draws `metric` over the board's latest runs, with the baseline band, as
-        ``trend-<metric>.png`` in the boot's log folder; None (and a warning) if it cannot."""
+    def _with_changes(self, verdict: history.Verdict, run_id: int,
+                      min_step: float) -> history.Verdict:
+        from pytest_baremetal.history.changepoints import new_slowdowns
+
+        session = [r.id for r in self.store.runs(ids=list(self._runs.values()))]
+        found = new_slowdowns(self.store, [*session, run_id], verdict.metric, min_step,
+                              verdict.unit)
+        if not found or verdict.status == "regression":
+            return verdict
+        return replace(verdict, status="regression",
+                       reason="new change point: " + "; ".join(c.describe() for c in found))
+
+    def trend_chart(self, dut: Dut, verdict: history.Verdict) -> Path | None:
+        """Draws the verdict's metric over the board's latest runs, with the verdict's own
+        baseline band and the change points, as ``trend-<metric>.png`` in the boot's log
+        folder; None (and a warning) if it cannot."""
+        from pytest_baremetal import history
+        from pytest_baremetal.history.changepoints import changes_in, series_of
+        from pytest_baremetal.history.plot import baseline_band, trend_plot
+        from pytest_baremetal.history.stats import metric_label
+
+        metric = verdict.metric
         folder = dut.info.log_dir or dut.log_path.parent
         try:
-            current = self.store.runs(ids=[run_id])
+            current = self.store.runs(ids=list(verdict.run_ids))
             runs = self.store.runs(board=dut.board.name, limit=TREND_RUNS)
             runs += [r for r in current if r.id not in {x.id for x in runs}]
-            policy = history.parse_policy(self.policy or history.DEFAULT_POLICY)
-            choice = history.select_baseline(self.store, current[0].key, policy, exclude=current)
-            base = self.store.samples([r.id for r in choice.runs], metric)
-            values = [s.value for samples in base.values() for s in samples]
-            band = (baseline_band(values, history.DecisionParams().min_effect, str(policy))
+            values = verdict.baseline_values
+            policy = verdict.baseline.policy if verdict.baseline else self.policy
+            band = (baseline_band(values, dut.board.perf.params.min_effect, str(policy))
                     if values else None)
+            changes = [(c.after.context.started_at, f"{c.step_pct:+.1f}%")
+                       for s in series_of(self.store, metric, key=current[0].key)
+                       for c in changes_in(s, verdict.unit)]
             return trend_plot(runs, self.store.samples([r.id for r in runs], metric), metric,
                               folder / f"trend-{metric}.png", band,
-                              f"{metric_label(metric)} on {dut.board.name}")
+                              f"{metric_label(metric, verdict.unit)} on {dut.board.name}",
+                              changes)
         except history.HistoryError as error:
             warnings.warn(f"no trend chart of {metric} on {dut.board.name}: {error}",
                           stacklevel=2)
@@ -128,6 +170,8 @@ class PerfTracker:
 
     def close(self) -> None:
         """Closes every run of this session; applies --bm-update-baseline and --bm-release."""
+        from pytest_baremetal import history
+
         if self._store is None:
             return
         try:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pytest_baremetal.dut import Dut
-from pytest_baremetal.errors import BootError
+from pytest_baremetal.errors import BaremetalError, EarlierBootFailed
 from pytest_baremetal.guestconfig import GuestConfig
 
 BootKey = tuple[str, GuestConfig]
@@ -25,7 +25,8 @@ class BootPool:
     """Caches boots by (board, config) and keeps at most `live_limit` machines running.
 
     A boot that failed is not retried: later tests of the same key fail at once with the
-    first error, so one broken boot does not become a timeout in every later test.
+    first error, so one broken boot does not become a timeout in every later test. A rerun
+    of the test that saw a lab fault (pytest-rerunfailures) boots again.
     """
 
     def __init__(self, booter: Booter, live_limit: int = 1) -> None:
@@ -37,10 +38,13 @@ class BootPool:
 
     def get(self, board: str, config: GuestConfig, requester: str = "") -> Dut:
         key = (board, config)
-        if key in self._failed:
-            failed = self._failed[key]
-            raise BootError(f"boot of {board} [{config.label()}] failed earlier "
-                            f"(in {failed.first_test}): {failed.error}") from failed.error
+        failed = self._failed.get(key)
+        if failed is not None and not (_retryable(failed.error) and requester
+                                       and requester == failed.first_test):
+            raise EarlierBootFailed(f"boot of {board} [{config.label()}] failed earlier "
+                                    f"(in {failed.first_test}): {failed.error}",
+                                    failed.error) from failed.error
+        self._failed.pop(key, None)
         dut = self._duts.get(key)
         if dut is not None:
             self._duts.move_to_end(key)
@@ -68,8 +72,11 @@ class BootPool:
 
     @staticmethod
     def _retire(dut: Dut) -> None:
-        """Lets a scripted run finish (its later tests still read it), then powers off."""
-        if dut.config.as_dict().get("mode") != "repl":
+        """Lets a scripted run finish (its later tests still read it), then powers off.
+
+        An interactive boot is over when it is idle at its prompt: it is powered off at once.
+        A boot already judged hung fails its wait at once (the console remembers it)."""
+        if not dut.interactive:
             with contextlib.suppress(Exception):
                 dut.wait_done()
                 dut.wait_power_off()
@@ -92,3 +99,7 @@ class BootPool:
     def __exit__(self, *exc: object) -> None:
         with contextlib.suppress(Exception):
             self.close()
+
+
+def _retryable(error: BaseException) -> bool:
+    return isinstance(error, BaremetalError) and error.retryable

@@ -7,13 +7,29 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_baremetal import targets
+from pytest_baremetal.markers.needs import needs_of_marks
+from pytest_baremetal.markers.profile import Profile
+
 if TYPE_CHECKING:
     from pytest_baremetal.session import BaremetalSession
 
 
-def config_from_markers(node: pytest.Item | Any) -> dict[str, Any]:
-    """Merges every `bm_config` marker, the closest (function) winning."""
+def config_from_markers(node: pytest.Item | Any, profile: Profile | None = None
+                        ) -> dict[str, Any]:
+    """Merges every `bm_config` marker, the closest (function) winning.
+
+    With the profile: `bm_prefer` values (speed knobs) are added for the keys the build
+    takes, and a test marked `bm_interaction("repl")` gets the configuration that makes the
+    build interactive (profile `interaction.repl_when`)."""
     values: dict[str, Any] = {}
+    if profile is not None:
+        accepted = set(profile.config_keys)
+        for marker in reversed(list(node.iter_markers("bm_prefer"))):
+            values.update({k: v for k, v in marker.kwargs.items() if k in accepted})
+        mark = node.get_closest_marker("bm_interaction")
+        if mark is not None and mark.args and mark.args[0] == "repl":
+            values.update(profile.interaction.repl_when)
     for marker in reversed(list(node.iter_markers("bm_config"))):
         if marker.args:
             raise pytest.UsageError(f"{node.nodeid}: bm_config takes keyword arguments only, "
@@ -28,23 +44,24 @@ def _marker_args(item: pytest.Item, name: str) -> list[str]:
 
 def skip_reason(item: pytest.Item, session: BaremetalSession) -> str | None:
     """Why this test cannot run on its board with this build, or None."""
-    needs = _marker_args(item, "bm_needs_events")
-    missing = [kind for kind in needs if not session.profile.provides(kind)]
-    if missing:
-        return (f"the marker profile {session.profile.name!r} has no event "
-                f"{', '.join(missing)}")
+    profile = session.profile
+    config = {**config_from_markers(item, profile), **dict(session.settings.guest_settings)}
+    reason = needs_of_marks(item.iter_markers()).skip_reason(profile, config)
+    if reason:
+        return reason
     if item.get_closest_marker("bm_reference_model") and not session.is_reference_guest:
         return "needs the reference guest's shipped model (not --bm-efi/--bm-image)"
     if item.get_closest_marker("bm_config") and not (
         session.is_reference_guest or session.build.takes_config
     ):
         return "the build under test takes no configuration file (profile config_file)"
-    callspec = getattr(item, "callspec", None)
-    board_name = callspec.params.get("board") if callspec else None
-    if board_name is None:
+    params = item.callspec.params if isinstance(item, pytest.Function) and hasattr(
+        item, "callspec") else {}
+    board_name = params.get("board")
+    if not isinstance(board_name, str):
         return None
     board = session.board(board_name)
-    lab_reason = _lab_unreachable(board)
+    lab_reason = targets.unreachable(board)
     if lab_reason:
         return lab_reason
     required = _marker_args(item, "bm_requires")
@@ -55,23 +72,3 @@ def skip_reason(item: pytest.Item, session: BaremetalSession) -> str | None:
     if excluded:
         return f"board {board.name} has feature {', '.join(excluded)} (test is for boards without)"
     return None
-
-
-def _lab_unreachable(board: Any) -> str | None:
-    """A board whose console or power lives behind a labgrid place needs a coordinator."""
-    physical = board.physical or {}
-    if board.kind != "physical" or not physical.get("place"):
-        return None
-    console = physical.get("console") or {}
-    power = physical.get("power") or {}
-    lcus = power.get("lcus") if isinstance(power, dict) else None
-    remote = (isinstance(console, dict) and "remote" in console) or (
-        isinstance(lcus, dict) and "remote" in lcus)
-    if not remote:
-        return None
-    from pytest_baremetal.physical.lab import coordinator_address
-
-    if coordinator_address():
-        return None
-    return (f"board {board.name} is reached through labgrid place {physical['place']!r}: "
-            "pass --lg-coordinator HOST:PORT (or set LG_COORDINATOR)")

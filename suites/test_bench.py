@@ -75,6 +75,7 @@ EXPECTED = {
 }
 
 
+@pytest.mark.bm_needs_events(bench=["name"], bench_done=["modules", "failed"])
 def test_every_module_ran(dut):
     dut.wait_done()
     names = [e.fields["name"] for e in dut.events("bench")]
@@ -84,6 +85,7 @@ def test_every_module_ran(dut):
 
 
 @pytest.mark.parametrize("module", MODULES)
+@pytest.mark.bm_needs_events(bench=["name", "param", "result", "ok"])
 def test_module_result_is_right(dut, module):
     bench = dut.event("bench", name=module)
     expected = EXPECTED[module](int(bench.fields["param"]))
@@ -92,6 +94,8 @@ def test_module_result_is_right(dut, module):
 
 
 @pytest.mark.parametrize("module", MODULES)
+@pytest.mark.bm_needs_events(bench=["name", "min_cycles", "median_cycles", "max_cycles", "min_ns",
+                                    "median_ns", "max_ns"], timer=["tsc_hz"])
 def test_module_timings_are_sane(dut, module):
     bench = dut.event("bench", name=module)
     f = bench.fields
@@ -105,6 +109,7 @@ def test_module_timings_are_sane(dut, module):
     dut.record_metric(f"bench_{module}_median_ns", f["median_ns"], "ns")
 
 
+@pytest.mark.bm_needs_events(timer=["source", "tsc_hz"], boot=["platform"])
 def test_timer_is_calibrated(dut):
     timer = dut.event("timer")
     assert timer.fields["source"] in ("acpi_pm", "stall", "clock"), timer.line

@@ -26,6 +26,7 @@ from pytest_baremetal.netserve import FileServer
 
 pytestmark = [
     pytest.mark.bm_requires("network"),
+    pytest.mark.bm_interaction("script"),
     pytest.mark.bm_needs_events("net_info", "net_connect", "net_http", "download",
                                 "net_done", "net_fallback", "gen_ids"),
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -11,10 +12,10 @@ from pytest_baremetal.boards import (
     board_paths,
     load_board,
     load_named,
-    tcg_fallback,
     with_overrides,
 )
 from pytest_baremetal.errors import ConfigError
+from pytest_baremetal.targets.qemu.spec import QemuSpec, qemu_board, tcg_fallback
 
 BOARDS = Path(__file__).resolve().parent.parent / "boards"
 BASE = "kind: qemu\naccel: tcg\ncpu: max\n"
@@ -36,19 +37,19 @@ def test_shipped_boards_load() -> None:
     names = board_paths([BOARDS])
     assert {"qemu-tcg", "qemu-tcg-noavx", "qemu-q35", "qemu-kvm", "qemu-whpx"} <= set(names)
     tcg = load_board(names["qemu-tcg"])
-    assert (tcg.accel, tcg.cpu, tcg.machine) == ("tcg", "Skylake-Client", "pc")
+    assert (tcg.spec.accel, tcg.spec.cpu, tcg.spec.machine) == ("tcg", "Skylake-Client", "pc")
     assert {"avx", "avx2", "fma"} <= set(tcg.features)
     noavx = load_board(names["qemu-tcg-noavx"])
-    assert noavx.cpu == "qemu64" and "avx2" not in noavx.features
-    assert load_board(names["qemu-q35"]).machine == "q35"
+    assert noavx.spec.cpu == "qemu64" and "avx2" not in noavx.features
+    assert load_board(names["qemu-q35"]).spec.machine == "q35"
     kvm = load_board(names["qemu-kvm"])
-    assert (kvm.accel, kvm.cpu, kvm.fallback) == ("kvm", "max", "tcg")
+    assert (kvm.spec.accel, kvm.spec.cpu, kvm.spec.fallback_to_tcg) == ("kvm", "max", True)
     whpx = load_board(names["qemu-whpx"])
-    assert (whpx.accel, whpx.fallback) == ("whpx", "tcg")
-    assert tcg.name == "qemu-tcg" and tcg.firmware.auto
-    assert tcg.network is not None and tcg.network.nic == "virtio-net-pci"
+    assert (whpx.spec.accel, whpx.spec.fallback_to_tcg) == ("whpx", True)
+    assert tcg.name == "qemu-tcg" and tcg.spec.firmware.auto
+    assert tcg.spec.network is not None and tcg.spec.network.nic == "virtio-net-pci"
     assert "network" in tcg.features
-    assert load_board(names["qemu-tcg-icount"]).extra_args[0] == "-icount"
+    assert load_board(names["qemu-tcg-icount"]).spec.extra_args[0] == "-icount"
 
 
 def test_shipped_boards_document_every_key() -> None:
@@ -73,25 +74,25 @@ smp: 2
 firmware: {code: fw/CODE.fd, vars: /abs/VARS.fd}
 extra_args: [-device, virtio-rng-pci]
 features: [avx, network, avx]
-fallback: qemu-tcg
+fallback: tcg
 network: {nic: virtio-net-pci, mode: user, options: {tftp: /srv/tftp, bootfile: boot.efi}}
 timeouts: {firmware: 10, boot: 60.5}
 display: true
 """))
-    assert board.memory == 1536 and board.smp == 2 and board.display
-    assert board.firmware.code == tmp_path / "fw/CODE.fd"
-    assert board.firmware.vars == Path("/abs/VARS.fd") and board.firmware.split
+    assert board.spec.memory == 1536 and board.spec.smp == 2 and board.spec.display
+    assert board.spec.firmware.code == tmp_path / "fw/CODE.fd"
+    assert board.spec.firmware.vars == Path("/abs/VARS.fd") and board.spec.firmware.split
     assert board.features == ("avx", "network")
-    assert board.network is not None and board.network.nic == "virtio-net-pci"
-    assert dict(board.network.options) == {"tftp": "/srv/tftp", "bootfile": "boot.efi"}
+    assert board.spec.network is not None and board.spec.network.nic == "virtio-net-pci"
+    assert dict(board.spec.network.options) == {"tftp": "/srv/tftp", "bootfile": "boot.efi"}
     assert board.timeouts.boot == 60.5 and board.timeouts.run is None
-    assert board.extra_args == ("-device", "virtio-rng-pci")
+    assert board.spec.extra_args == ("-device", "virtio-rng-pci")
 
 
 @pytest.mark.parametrize(("memory", "mib"), [(4096, 4096), ("2G", 2048), ("512M", 512),
                                              ("512MiB", 512), ("4096", 4096), ("1g", 1024)])
 def test_memory_forms(tmp_path: Path, memory: object, mib: int) -> None:
-    assert load_board(write(tmp_path, BASE + f"memory: {memory}\n")).memory == mib
+    assert load_board(write(tmp_path, BASE + f"memory: {memory}\n")).spec.memory == mib
 
 
 @pytest.mark.parametrize(("text", "needles"), [
@@ -116,7 +117,15 @@ def test_memory_forms(tmp_path: Path, memory: object, mib: int) -> None:
     (BASE + "timeouts: {bot: 5}\n", ["timeouts.bot", "did you mean 'boot'"]),
     (BASE + "display: yes please\n", ["display", "true or false"]),
     (BASE + "extra_args: [-s, 3]\n", ["extra_args", "list of strings"]),
-    (BASE + "fallback: b\n", ["fallback", "itself"]),
+    (BASE + "fallback: b\n", ["fallback", "'b' is not supported", "fallback: tcg",
+                               "fallback: none"]),
+    (BASE + "fallback: qemu-tcg\n", ["fallback", "another board file is not supported"]),
+    (BASE + "fallback: tgc\n", ["fallback", "did you mean 'tcg'"]),
+    (BASE + "fallback: [tcg]\n", ["fallback", "tcg, none"]),
+    (BASE + "memory: " + "9" * 400 + "G\n", ["memory", "at most"]),
+    (BASE + "memory: " + "9" * 400 + "\n", ["memory", "at most"]),
+    (BASE + "smp: " + "9" * 400 + "\n", ["smp", "too large"]),
+    (BASE + "timeouts: {boot: " + "9" * 400 + "}\n", ["timeouts.boot", "too long"]),
     (BASE + "cpu: 'max; rm -rf /'\n", ["cpu", "invalid CPU model"]),
     ("accel: tcg\ncpu: max\n", ["kind", "missing required key", "qemu, physical"]),
     ("kind: qemu\ncpu: max\n", ["accel", "missing required key"]),
@@ -159,13 +168,14 @@ def test_overrides(tmp_path: Path) -> None:
     new = with_overrides(board, ["cpu=Skylake-Client", "memory=4096", "accel=kvm",
                                  "timeouts.boot=60", "display=true", "features=[avx2]",
                                  "network.nic=rtl8139"])
-    assert (new.cpu, new.memory, new.accel, new.display) == ("Skylake-Client", 4096, "kvm",
+    assert (new.spec.cpu, new.spec.memory, new.spec.accel, new.spec.display) == (
+        "Skylake-Client", 4096, "kvm",
                                                              True)
     assert new.timeouts.boot == 60 and new.timeouts.run == 5
     assert new.features == ("avx2",)
-    assert new.network is not None and new.network.nic == "rtl8139"
-    assert board.memory == 1024 and board.cpu == "max"   # the original is untouched
-    assert with_overrides(board, ["memory=2G"]).memory == 2048
+    assert new.spec.network is not None and new.spec.network.nic == "rtl8139"
+    assert board.spec.memory == 1024 and board.spec.cpu == "max"   # the original is untouched
+    assert with_overrides(board, ["memory=2G"]).spec.memory == 2048
 
 
 @pytest.mark.parametrize(("option", "needles"), [
@@ -183,15 +193,33 @@ def test_override_errors_name_the_option(tmp_path: Path, option: str,
         assert needle in str(info.value)
 
 
+def test_fallback_accepts_only_what_works(tmp_path: Path) -> None:
+    """Bug: any board name was accepted, and only tcg ever fell back."""
+    assert load_board(write(tmp_path, BASE + "fallback: tcg\n")).spec.fallback_to_tcg
+    assert not load_board(write(tmp_path, BASE + "fallback: none\n")).spec.fallback_to_tcg
+    assert not load_board(write(tmp_path, BASE)).spec.fallback_to_tcg
+    with pytest.raises(ConfigError, match="no-such-board"):
+        load_board(write(tmp_path, BASE + "fallback: no-such-board\n"))
+
+
+def test_huge_override_is_a_usage_error(tmp_path: Path) -> None:
+    board = load_board(write(tmp_path, BASE))
+    for option in ("memory=" + "9" * 400 + "G", "memory=" + "9" * 400, "smp=" + "9" * 400,
+                   "timeouts.run=" + "9" * 400):
+        with pytest.raises(ConfigError, match=re.escape(f"--bm-set {option[:20]}")):
+            with_overrides(board, [option])
+
+
 def test_overrides_on_board_built_in_code() -> None:
-    board = Board(name="code", accel="tcg", cpu="qemu64", features=("repl",))
-    assert with_overrides(board, ["smp=2"]).smp == 2
+    board = Board(name="code", kind="qemu", spec=QemuSpec(cpu="qemu64"), features=("repl",))
+    assert with_overrides(board, ["smp=2"]).spec.smp == 2
     assert with_overrides(board, ["smp=2"]).features == ("repl",)
 
 
 def test_tcg_fallback() -> None:
-    board = Board(name="k", accel="kvm", cpu="host", fallback="tcg")
+    board = qemu_board("k", accel="kvm", cpu="host", fallback_to_tcg=True)
     fallen = tcg_fallback(board)
-    assert (fallen.accel, fallen.cpu, fallen.fallback) == ("tcg", "max", None)
-    assert tcg_fallback(Board(name="k", accel="kvm", cpu="Skylake-Client")).cpu == \
+    assert (fallen.spec.accel, fallen.spec.cpu, fallen.spec.fallback_to_tcg) == \
+        ("tcg", "max", False)
+    assert tcg_fallback(qemu_board("k", accel="kvm", cpu="Skylake-Client")).spec.cpu == \
         "Skylake-Client"

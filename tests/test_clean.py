@@ -74,7 +74,7 @@ def test_escape_forms() -> None:
 
 def test_line_endings_and_controls() -> None:
     assert clean(b"a\r\r\nb\r\nc\nd") == "a\nb\nc\nd"
-    assert clean(b"50%\r60%\rdone\r\n") == "50%60%done\n"
+    assert clean(b"50%\r60%\rdone\r\n") == "50%\n60%\ndone\n"  # a bare CR ends a line
     assert clean(b"a\x00b\x08c\x7fd\te\x07f") == "abcd\tef"
     assert clean("x\u0085y\u009bz".encode()) == "xyz"  # C1 controls as code points
 

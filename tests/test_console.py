@@ -221,6 +221,18 @@ def test_quiet_guest_is_reported_as_hung(tmp_path: Path) -> None:
         assert "went quiet: no console output for 0.3 s" in str(info.value).splitlines()[0]
         assert "[boot] name=g" in info.value.last_lines
 
+        # the hang is remembered: the next wait fails at once with the same reason
+        start = time.monotonic()
+        with pytest.raises(ExpectTimeout) as again:
+            console.first_event("done", 30)
+        assert time.monotonic() - start < 0.2 and again.value.quiet
+        assert "judged hung earlier" in str(again.value)
+        assert "no console output for 0.3 s" in str(again.value)
+        # ...until the guest prints again
+        guest_end.sendall(b"awake\r\n")
+        while console.line_count < 2:
+            assert console.wait_for_output(5)
+
         # output that keeps coming is not a hang, even over a long wait
         def drip() -> None:
             for i in range(8):
@@ -246,8 +258,22 @@ def test_eof_while_expecting(pair: tuple[Console, Guest]) -> None:
     assert "console closed while waiting for pattern" in str(info.value).splitlines()[0]
     assert info.value.last_lines == ("[boot] name=g", "last words")
     assert console.eof is not None
-    # the unterminated last line became a line, and can still be matched
-    assert console.expect("last (words)", 1).group(1) == "words"
+    # the unterminated last line stays incomplete: only a partial match sees it
+    assert console.partial_line == "last words" and console.line_count == 1
+    assert console.expect("last (words)", 1, partial=True).group(1) == "words"
+
+
+def test_line_cut_at_end_of_stream_is_no_event(tmp_path: Path) -> None:
+    """`decode_tok_s=12` out of a cut `...=123.4` is not a measurement."""
+    perf = b"[perf] repeat=1 prefill_tokens=4 decode_tok_s=12"
+    console = Console(ScriptedTransport([b"[boot] name=g\r\n", perf]), tmp_path,
+                      reference_profile(), "cut")
+    with console:
+        with pytest.raises(ConsoleClosed):
+            console.first_event("perf", 5)
+        assert not console.find_events("perf")
+        assert console.partial_line == perf.decode()
+        assert console.tail()[-1] == perf.decode()
 
 
 class ScriptedTransport:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_baremetal.qemu.fallback import classify
+from pytest_baremetal.targets.qemu.fallback import classify
 
 DATA = Path(__file__).resolve().parent / "data"
 

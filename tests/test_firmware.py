@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_baremetal.boards import Firmware
 from pytest_baremetal.errors import ConfigError
 from pytest_baremetal.firmware import find_firmware
+from pytest_baremetal.targets.qemu.spec import Firmware
 
 
 def touch(root: Path, *rels: str) -> None:

@@ -111,8 +111,8 @@ def test_evaluate_detects_an_injected_slowdown(store: SqliteStore) -> None:
     for h in range(9):
         boot(store, h, 25.0, session=f"night{h // 3}")
     same = [boot(store, h, 25.0, session="same") for h in (10, 11, 12)]
-    slow = [boot(store, h, 25.0 / 1.05, session="slow") for h in (13, 14, 15)]
     ok = {v.metric: v for v in evaluate(store, same, "median:9")}
+    slow = [boot(store, h, 25.0 / 1.05, session="slow") for h in (13, 14, 15)]
     assert ok["decode_tok_s"].status == "no_change"
     assert ok["decode_tok_s"].n_baseline == 45 and ok["decode_tok_s"].boots_current == 3
     bad = {v.metric: v for v in evaluate(store, slow, "median:9", metrics=["decode_tok_s"])}
@@ -120,7 +120,8 @@ def test_evaluate_detects_an_injected_slowdown(store: SqliteStore) -> None:
     assert bad["decode_tok_s"].status == "regression"
     assert -7.0 < (bad["decode_tok_s"].change_pct or 0.0) < -3.0
     assert re.fullmatch(
-        r"decode tok/s 2\d\.\d vs 2\d\.\d \(-\d\.\d%, 95% CI -\d\.\d\.\.-\d\.\d%\): regression",
+        r"decode tok/s 2\d\.\d vs 2\d\.\d \(-\d\.\d%, 95% CI -\d\.\d\.\.-\d\.\d%\): regression"
+        r" \(detects changes of \d\.\d% or more at 80% power; noise CV \d\.\d%\)",
         bad["decode_tok_s"].describe(),
     )
     assert "median of the last 9 passing runs" in bad["decode_tok_s"].explain()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 
@@ -65,8 +66,11 @@ def test_a_clear_regression_explains_itself() -> None:
     assert v.change_pct == pytest.approx((28.1 / 29.4 - 1) * 100)
     assert v.ci_pct is not None and v.ci_pct[1] < 0
     low, high = v.ci_pct
+    assert v.mde_pct is not None and 0 < v.mde_pct < 4.4
     assert v.describe() == (
-        f"decode tok/s 28.1 vs 29.4 (-4.4%, 95% CI {low:.1f}..{high:.1f}%): regression"
+        f"decode tok/s 28.1 vs 29.4 (-4.4%, 95% CI {low:.1f}..{high:.1f}%): regression "
+        f"(detects changes of {v.mde_pct:.1f}% or more at 80% power; noise CV "
+        f"{v.noise_cv_pct:.1f}%)"
     )
     assert "last passing run" in v.explain() and "Mann-Whitney" in v.explain()
 
@@ -157,3 +161,51 @@ def test_describe_of_incomparable() -> None:
     v = Verdict("decode_tok_s", "incomparable", current_median=25.0, reason="accelerator x")
     assert v.describe() == "decode tok/s 25.0: incomparable (accelerator x)"
     assert not math.isnan(v.min_effect_pct)
+
+
+def test_noisy_board_says_inconclusive_with_its_power_never_no_change() -> None:
+    # qemu-tcg on a shared host: boots differ by ~25%, a 50% slowdown in one current boot
+    rng = np.random.default_rng(21)
+    model = NoiseModel(within_cv=0.05, between_cv=0.25)
+    seen = set()
+    for _ in range(40):
+        base = model.simulate(rng, 25.0, 3, 5)
+        cur = model.simulate(rng, 25.0, 1, 5, slowdown_pct=50)
+        v = compare("decode_tok_s", cur, base)
+        seen.add(v.status)
+        assert v.status in ("regression", "inconclusive"), v.describe()
+        if v.status == "inconclusive":
+            assert v.mde_pct is not None and v.mde_pct > v.min_effect_pct
+            assert "this board's noise (CV " in v.describe()
+            assert f"hides changes under {v.mde_pct:.1f}%" in v.describe()
+    assert "inconclusive" in seen
+
+
+def test_no_change_only_when_the_minimum_effect_was_detectable() -> None:
+    rng = np.random.default_rng(22)
+    quiet = NoiseModel(within_cv=0.002, between_cv=0.001)  # icount-like
+    v = compare("decode_tok_s", quiet.simulate(rng, 25, 3, 5), quiet.simulate(rng, 25, 9, 5))
+    assert v.status == "no_change", v.describe()
+    assert v.mde_pct is not None and v.mde_pct <= v.min_effect_pct
+    assert "detects changes of" in v.describe()
+
+
+def test_too_few_samples_can_detect_nothing() -> None:
+    v = compare("decode_tok_s", [[20.0]], [[25.0], [25.1], [24.9]],
+                DecisionParams(min_boots=3))
+    assert v.mde_pct == math.inf and v.status == "inconclusive"
+    assert "hides any change" in v.describe()
+
+
+def test_untracked_board_records_but_never_fails() -> None:
+    base = [[29.4, 29.3, 29.5, 29.6, 29.2]] * 3
+    cur = [[20.1, 20.0, 20.2, 20.3, 19.9]] * 3
+    v = dataclasses.replace(compare("decode_tok_s", cur, base), tracked=False)
+    assert v.status == "regression" and not v.failed
+    assert "board not tracked" in v.describe()
+
+
+def test_units_come_from_the_profile() -> None:
+    assert metric_label("decode_tok_s", "tok/s") == "decode tok/s"
+    assert metric_label("setup_ms", "ms") == "setup ms"
+    assert metric_label("bogomips", "MIPS") == "bogomips MIPS"

@@ -445,6 +445,55 @@ def test_fixture_skips_a_board_without_network(pytester: pytest.Pytester) -> Non
     result.stdout.fnmatch_lines(["*board qemu-q35 has no network*"])
 
 
+def test_fixture_serves_the_named_files_only(pytester: pytest.Pytester) -> None:
+    """--bm-file model.bin=~/model.bin must not serve the rest of ~ (~/.ssh/id_rsa)."""
+    home = pytester.mkdir("home")
+    (home / ".ssh").mkdir()
+    (home / ".ssh" / "id_rsa").write_bytes(SECRET)
+    (home / "model.bin").write_bytes(b"weights")
+    (home / "notes.txt").write_bytes(SECRET)
+    efi = pytester.path / "app.efi"
+    efi.write_bytes(b"MZ")
+    pytester.makepyfile(test_net="""
+        import urllib.error, urllib.request
+        import pytest
+
+        def fetch(server, name):
+            try:
+                return urllib.request.urlopen(server.url(name)).status
+            except urllib.error.HTTPError as error:
+                return error.code
+
+        def test_only_named(bm_model_server):
+            assert urllib.request.urlopen(bm_model_server.url("model.bin")).read() == b"weights"
+            assert fetch(bm_model_server, "model.bin.sha256") == 200
+            for name in (".ssh/id_rsa", "notes.txt", "notes.txt.sha256", ".ssh/",
+                         "app.efi", ""):
+                assert fetch(bm_model_server, name) in (403, 404), name
+    """)
+    result = pytester.runpytest_subprocess(
+        f"--bm-efi={efi}", f"--bm-file=model.bin={home / 'model.bin'}",
+        f"--bm-logs={pytester.path / 'logs'}", "-p", "no:cacheprovider", "-s")
+    result.assert_outcomes(passed=1)
+    logs = list((pytester.path / "logs").glob("*/netserve/*.requests.log"))
+    assert logs and "GET /.ssh/id_rsa range=- status=403" in logs[0].read_text()
+
+
+def test_server_with_a_list_serves_nothing_else(folder: Path) -> None:
+    with FileServer(folder, only=["sub/small.txt"]) as server:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        try:
+            for path, status in [("/sub/small.txt", 200), ("/sub/small.txt.sha256", 200),
+                                 ("/data.bin", 403), ("/inside", 403), ("/sub/", 403)]:
+                conn.request("GET", path)
+                response = conn.getresponse()
+                body = response.read()
+                assert response.status == status, (path, body)
+                assert DATA[:100] not in body
+        finally:
+            conn.close()
+
+
 def test_served_folder_stages_renamed_files(tmp_path: Path) -> None:
     from pytest_baremetal.netserve.pytest_glue import served_folder
 

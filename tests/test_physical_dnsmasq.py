@@ -37,13 +37,15 @@ import pytest
 
 from pytest_baremetal.boards import Board, load_board
 from pytest_baremetal.build_under_test import BuildUnderTest, reference_guest
+from pytest_baremetal.bus import EventBus
 from pytest_baremetal.errors import BootError
 from pytest_baremetal.guestconfig import GuestConfig
 from pytest_baremetal.markers import Profile, load_profile
-from pytest_baremetal.physical import lab as lab_mod
-from pytest_baremetal.physical.pxe import unreachable_by_others
-from pytest_baremetal.physical.target import boot_physical
 from pytest_baremetal.session import REFERENCE_PROFILE
+from pytest_baremetal.targets import BootRequest
+from pytest_baremetal.targets.physical import lab as lab_mod
+from pytest_baremetal.targets.physical.pxe import unreachable_by_others
+from pytest_baremetal.targets.physical.target import boot_physical
 
 pytest.importorskip("serial")
 ROOT = Path(__file__).resolve().parents[1]
@@ -246,8 +248,8 @@ def test_box_pxe_boots_through_the_plugins_dnsmasq(
     config = GuestConfig.of({"steps": 8, "bench": 0}, "t")
     start = time.monotonic()
     with inside(labnet.pxe_ns):
-        dut = boot_physical(board, config, tmp_path / "unused.img", tmp_path / "logs",
-                            profile, build)
+        dut = boot_physical(board, BootRequest(config, tmp_path / "unused.img",
+                                               tmp_path / "logs", profile, build, EventBus()))
     try:
         booted = time.monotonic() - start
         assert dut.wait_done(timeout=240).fields["status"] == "ok"
@@ -282,8 +284,8 @@ def test_pxe_without_the_plugins_service_fails_with_the_firmwares_error(
     board = board_file(labnet, "nopxebox", server="external")
     start = time.monotonic()
     with inside(labnet.pxe_ns), pytest.raises(BootError) as info:
-        boot_physical(board, GuestConfig.of({}, "t"), tmp_path / "unused.img",
-                      tmp_path / "logs", profile, build)
+        boot_physical(board, BootRequest(GuestConfig.of({}, "t"), tmp_path / "unused.img",
+                                         tmp_path / "logs", profile, build, EventBus()))
     took = time.monotonic() - start
     print(f"PXE failure reported {took:.1f} s after power-on: {info.value}")
     assert "PXE boot failed, the firmware said" in str(info.value)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_baremetal.physical.lcus import LcusRelay, RelayError, frame, parse_frame
+from pytest_baremetal.targets.physical.lcus import LcusRelay, RelayError, frame, parse_frame
 
 pytest.importorskip("serial")
 

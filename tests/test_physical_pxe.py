@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pytest_baremetal.physical.pxe import APP_NAME, dnsmasq_argv, ipxe_script, stage
+from pytest_baremetal.targets.physical.pxe import APP_NAME, dnsmasq_argv, ipxe_script, stage
 
 
 def files(tmp_path: Path) -> tuple[Path, dict[str, Path]]:

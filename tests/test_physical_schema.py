@@ -8,7 +8,7 @@ import pytest
 
 from pytest_baremetal.boards import load_board
 from pytest_baremetal.errors import ConfigError
-from pytest_baremetal.physical.schema import parse
+from pytest_baremetal.targets.physical.schema import parse
 
 ROOT = Path(__file__).resolve().parents[1]
 GOOD = {

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from pytest_baremetal.errors import ConsoleClosed
+from pytest_baremetal.errors import ConsoleClosed, SerialError
 
 pytest.importorskip("serial")
 
-from pytest_baremetal.physical.serial_transport import SerialTransport
+from pytest_baremetal.targets.physical.serial_transport import SerialTransport
 
 
 class Adapter:
@@ -89,7 +89,7 @@ def test_gives_up_after_the_reconnect_window(tmp_path: Path) -> None:
 def test_second_opener_is_refused(tmp_path: Path) -> None:
     adapter = Adapter(tmp_path / "console")
     first = SerialTransport(lambda: str(adapter.link), 115200)
-    with pytest.raises(ConsoleClosed, match="in use by another process"):
+    with pytest.raises(SerialError, match="in use by another process"):
         SerialTransport(lambda: str(adapter.link), 115200, open_timeout=0.5)
     first.close()
     adapter.unplug()

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pytest_baremetal.errors import BootError
-from pytest_baremetal.physical.udev import UdevDevice, match, parse_udevadm
+from pytest_baremetal.targets.physical.udev import UdevDevice, match, parse_udevadm
 
 DATA = Path(__file__).parent / "data" / "udev"
 

@@ -21,7 +21,7 @@ KINDS = [
     "boot", "cfg", "cpu", "cpu_step", "kernel", "timer", "bench", "bench_done", "model",
     "tokenizer", "gen_begin", "gen_end", "gen_ids", "gen_prompt_ids", "perf", "perf_summary",
     "repl_ready", "repl_prompt", "error", "done", "download", "loader",
-    "net_info", "net_connect", "net_http", "net_done", "net_fallback",
+    "net_info", "net_connect", "net_http", "net_done", "net_fallback", "prompt",
 ]  # fmt: skip
 SAMPLES = {"n": "7", "r": "1.500", "0xHEX": "0x1f", "id,id,...": "1,2,3", "k": "2"}
 
@@ -54,7 +54,8 @@ def test_markers_table_is_read() -> None:
 @pytest.mark.parametrize("line", markers_lines())
 def test_every_markers_line_is_one_typed_event(line: str) -> None:
     profile = reference_profile()
-    events = profile.parse(line)
+    # the REPL's ready line is also the interaction's prompt (kind "prompt")
+    events = [e for e in profile.parse(line) if e.kind != "prompt"]
     assert len(events) == 1, (line, [e.kind for e in events])
     (event,) = events
     for name, type_name in profile.spec(event.kind).fields.items():
@@ -124,8 +125,8 @@ def test_type_error_message_names_file_key_and_choices() -> None:
     with pytest.raises(ConfigError) as info:
         profile_from_dict(data, "profiles/x.yaml")
     assert str(info.value) == (
-        "profiles/x.yaml: events.cpu.fields.avx2: type 'boolean' unknown, "
-        "use one of int, float, bool, str, hex, ints"
+        "profiles/x.yaml: events.cpu.fields.avx2: type 'boolean' unknown (did you mean "
+        "'bool'?), use one of int, float, bool, str, hex, ints"
     )
     assert info.value.file == "profiles/x.yaml" and info.value.value == "boolean"
     assert info.value.allowed == TYPE_NAMES
@@ -134,7 +135,19 @@ def test_type_error_message_names_file_key_and_choices() -> None:
 @pytest.mark.parametrize(
     ("data", "key", "words"),
     [
-        ({"event": {}}, "event", "unknown key, use one of name, description, config, events"),
+        ({"event": {}}, "event", "unknown key 'event' (did you mean 'events'?), use one of "
+         "name, description, config, interaction"),
+        ({"events": {"a": {"pattern": "x", "unit": {}}}}, "events.a.unit",
+         "unknown key 'unit' (did you mean 'units'?)"),
+        ({"interaction": {"mode": "rpl"}}, "interaction.mode",
+         "invalid value 'rpl' (did you mean 'repl'?), use one of script, repl"),
+        ({"reference": {"encoder": 5}}, "reference.encoder", "invalid value 5, use one of bpe"),
+        ({"events": {"a": {"pattern": "x", "partial": 1}}}, "events.a.partial",
+         "expected true or false, got int 1"),
+        ({"events": {"a": {"pattern": "(?P<v>x)", "fields": {"v": ["int"] * 500}}}},
+         "events.a.fields.v", "characters) unknown, use one of int"),
+        ({"events": {"a": {"pattern": "(?P<v>x)", "defaults": {"v": [1]}}}},
+         "events.a.defaults.v", "must be a single value (text or a number), got list [1]"),
         ({"events": {"a": {"pattern": "x", "field": {}}}}, "events.a.field", "unknown key"),
         ({"events": {"a": {"pattern": "(x"}}}, "events.a.pattern", "bad regular expression"),
         ({"events": {"a": {"patterns": ["x", "[y"]}}}, "events.a.patterns[1]", "bad regular"),
@@ -154,8 +167,10 @@ def test_type_error_message_names_file_key_and_choices() -> None:
         ({"death": ["ok", "(bad"]}, "death[1]", "bad regular expression"),
         ({"generation": {"begin": "b"}}, "generation.end", "missing"),
         ({"generation": {"begin": "b", "end": "e", "text": "t"}}, "generation.text", "unknown"),
-        ({"events": ["a"]}, "events", "mapping"),
-        ({"name": 3}, "name", "string"),
+        ({"events": ["a"]}, "events", "expected a mapping (key: value), got list ['a']"),
+        ({"events": list(range(5000))}, "events", "... (28890 characters)"),  # cut short
+        ({"name": 3}, "name", "expected a string, got int 3"),
+        ({"name": None}, "name", "expected a string, got nothing"),
     ],
 )
 def test_invalid_profiles(data: object, key: str, words: str) -> None:
@@ -195,11 +210,12 @@ def test_file_errors(tmp_path: Path) -> None:
         load_profile(tmp_path / "missing.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("events: {a: [\n")
-    with pytest.raises(ConfigError, match=r"bad\.yaml: invalid YAML"):
+    with pytest.raises(ConfigError, match=r"bad\.yaml: YAML syntax error"):
         load_profile(bad)
     scalar = tmp_path / "scalar.yaml"
     scalar.write_text("just text\n")
-    with pytest.raises(ConfigError, match=r"scalar.yaml: \(top level\): must be a mapping"):
+    with pytest.raises(ConfigError,
+                       match=r"scalar.yaml: \(top level\): expected a mapping \(key: value\)"):
         load_profile(scalar)
 
 

@@ -6,15 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from pytest_baremetal.boards import Board, Network
+from pytest_baremetal.boards import Board
 from pytest_baremetal.errors import ConfigError
 from pytest_baremetal.firmware import FirmwareFiles
-from pytest_baremetal.qemu.command import build, qemu_binary
+from pytest_baremetal.targets.qemu.command import build, qemu_binary
+from pytest_baremetal.targets.qemu.spec import Network, QemuSpec, qemu_board
 
 UNIFIED = FirmwareFiles(unified=Path("/fw/OVMF.fd"))
 
 
-def argv_of(board: Board, tmp_path: Path, firmware: FirmwareFiles = UNIFIED,
+def argv_of(board: Board[QemuSpec], tmp_path: Path, firmware: FirmwareFiles = UNIFIED,
             disk_bus: str = "ide") -> list[str]:
     return build(board, Path("/img/disk.img"), "/run/s.sock", ("127.0.0.1", 4444), tmp_path,
                  binary="qemu", firmware=firmware, disk_bus=disk_bus)
@@ -26,7 +27,7 @@ def value(argv: list[str], flag: str) -> list[str]:
 
 
 def test_default_board(tmp_path: Path) -> None:
-    board = Board(name="t", accel="kvm", cpu="Skylake-Client", machine="q35", memory=2048,
+    board = qemu_board("t", accel="kvm", cpu="Skylake-Client", machine="q35", memory=2048,
                   smp=2)
     argv = argv_of(board, tmp_path)
     assert argv[0] == "qemu"
@@ -44,7 +45,7 @@ def test_default_board(tmp_path: Path) -> None:
 
 
 def test_sockets_are_clients(tmp_path: Path) -> None:
-    argv = argv_of(Board(name="t"), tmp_path)
+    argv = argv_of(qemu_board("t"), tmp_path)
     chardevs = value(argv, "-chardev")
     assert "socket,id=serial0,path=/run/s.sock" in chardevs
     assert "socket,id=qmp0,host=127.0.0.1,port=4444" in chardevs
@@ -59,7 +60,7 @@ def test_split_firmware_copies_vars_per_boot(tmp_path: Path) -> None:
     vars_.write_bytes(b"v" * 8)
     work = tmp_path / "boot1"
     work.mkdir()
-    argv = argv_of(Board(name="t"), work, firmware=FirmwareFiles(code=code, vars=vars_))
+    argv = argv_of(qemu_board("t"), work, firmware=FirmwareFiles(code=code, vars=vars_))
     drives = value(argv, "-drive")
     assert f"if=pflash,format=raw,unit=0,readonly=on,file={code}" in drives
     assert f"if=pflash,format=raw,unit=1,file={work / 'OVMF_VARS.fd'}" in drives
@@ -68,7 +69,7 @@ def test_split_firmware_copies_vars_per_boot(tmp_path: Path) -> None:
 
 
 def test_network_and_display(tmp_path: Path) -> None:
-    board = Board(name="t", display=True, network=Network(
+    board = qemu_board("t", display=True, network=Network(
         nic="virtio-net-pci", options=(("tftp", "/srv/tf,tp"), ("bootfile", "b.efi"))))
     argv = argv_of(board, tmp_path)
     assert "-net" not in argv and "-display" not in argv
@@ -77,28 +78,23 @@ def test_network_and_display(tmp_path: Path) -> None:
 
 
 def test_extra_args_last_and_never_split(tmp_path: Path) -> None:
-    board = Board(name="t", extra_args=("-device", "virtio-rng-pci,id=a b"))
+    board = qemu_board("t", extra_args=("-device", "virtio-rng-pci,id=a b"))
     argv = argv_of(board, tmp_path)
     assert argv[-2:] == ["-device", "virtio-rng-pci,id=a b"]
 
 
 def test_commas_in_paths_are_escaped(tmp_path: Path) -> None:
-    argv = build(Board(name="t"), Path("/a,b/disk.img"), "/s,1.sock", "/q.sock", tmp_path,
+    argv = build(qemu_board("t"), Path("/a,b/disk.img"), "/s,1.sock", "/q.sock", tmp_path,
                  firmware=UNIFIED, binary="qemu")
     assert "file=/a,,b/disk.img,format=raw,if=none,id=disk0,snapshot=on" in argv
     assert "socket,id=serial0,path=/s,,1.sock" in argv
 
 
 def test_virtio_disk(tmp_path: Path) -> None:
-    argv = argv_of(Board(name="t"), tmp_path, disk_bus="virtio")
+    argv = argv_of(qemu_board("t"), tmp_path, disk_bus="virtio")
     assert "virtio-blk-pci,drive=disk0,bootindex=0" in argv
     with pytest.raises(ConfigError, match="disk bus 'scsi'"):
-        argv_of(Board(name="t"), tmp_path, disk_bus="scsi")
-
-
-def test_physical_board_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="not a QEMU board"):
-        argv_of(Board(name="p", kind="physical", physical={}), tmp_path)
+        argv_of(qemu_board("t"), tmp_path, disk_bus="scsi")
 
 
 def test_qemu_binary(tmp_path: Path) -> None:

@@ -18,11 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from pytest_baremetal.boards import Board, Firmware, load_board, tcg_fallback
+from pytest_baremetal.boards import load_board
 from pytest_baremetal.errors import BootError, ConfigError
-from pytest_baremetal.qemu import reaper
-from pytest_baremetal.qemu.fallback import classify
-from pytest_baremetal.qemu.process import QemuProcess, launch
+from pytest_baremetal.targets.qemu import reaper
+from pytest_baremetal.targets.qemu.fallback import classify
+from pytest_baremetal.targets.qemu.process import QemuProcess, launch
+from pytest_baremetal.targets.qemu.spec import Firmware, qemu_board, tcg_fallback
 
 pytestmark = [
     pytest.mark.slow,
@@ -30,7 +31,7 @@ pytestmark = [
                        and "BM_QEMU" not in os.environ, reason="QEMU is not installed"),
 ]
 BOARDS = Path(__file__).resolve().parent.parent / "boards"
-TCG = Board(name="fixture-tcg", accel="tcg", cpu="Skylake-Client", memory=256)
+TCG = qemu_board("fixture-tcg", accel="tcg", cpu="Skylake-Client", memory=256)
 BOOT = 90.0  # generous: two shared cores, other QEMUs running
 Boot = Callable[..., QemuProcess]
 Image = Callable[[str], Path]
@@ -131,7 +132,7 @@ def test_qemu_killed_mid_boot(qemu_boot: Boot, fixture_image: Image) -> None:
 
 
 def test_missing_firmware_fails_before_spawning(tmp_path: Path, fixture_image: Image) -> None:
-    board = Board(name="bad-fw", firmware=Firmware(unified=tmp_path / "nope" / "OVMF.fd"))
+    board = qemu_board("bad-fw", firmware=Firmware(unified=tmp_path / "nope" / "OVMF.fd"))
     before = reaper.live()
     with pytest.raises(ConfigError, match=r"firmware file .*nope/OVMF\.fd does not exist"):
         launch(board, fixture_image("lines 1"), tmp_path / "log")
@@ -140,7 +141,7 @@ def test_missing_firmware_fails_before_spawning(tmp_path: Path, fixture_image: I
 
 
 def test_qemu_that_cannot_start_is_a_boot_error(tmp_path: Path, fixture_image: Image) -> None:
-    board = Board(name="bad-arg", extra_args=("-no-such-option",))
+    board = qemu_board("bad-arg", extra_args=("-no-such-option",))
     with pytest.raises(BootError, match=r"(?s)exited before connecting.*no-such-option"):
         launch(board, fixture_image("lines 1"), tmp_path)
 
@@ -148,9 +149,9 @@ def test_qemu_that_cannot_start_is_a_boot_error(tmp_path: Path, fixture_image: I
 REAPED = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from pytest_baremetal.boards import Board
-    from pytest_baremetal.qemu.process import launch
-    proc = launch(Board(name="orphan", memory=256), Path(sys.argv[1]), Path(sys.argv[2]))
+    from pytest_baremetal.targets.qemu.spec import qemu_board
+    from pytest_baremetal.targets.qemu.process import launch
+    proc = launch(qemu_board("orphan", memory=256), Path(sys.argv[1]), Path(sys.argv[2]))
     print(proc.pid, flush=True)
     time.sleep(120)
 """)
@@ -196,7 +197,7 @@ def test_kvm_board_fails_as_recorded_and_falls_back(qemu_boot: Boot, fixture_ima
     assert reason is not None and reason.startswith("kvm: "), reason
     print(f"kvm failure after {failed_after:.2f} s: {reason}")
     fallen = tcg_fallback(kvm)
-    assert fallen.accel == "tcg"
+    assert fallen.spec.accel == "tcg"
     proc = qemu_boot(fallen, image)
     proc.resume()
     read_until(proc.serial_socket, b"[fixture] done lines=2")
@@ -205,7 +206,7 @@ def test_kvm_board_fails_as_recorded_and_falls_back(qemu_boot: Boot, fixture_ima
 @kvm_only
 def test_kvm_qemu64_pauses_with_internal_error(process_gone: Gone, qemu_boot: Boot,
         fixture_image: Image) -> None:
-    board = Board(name="kvm-qemu64", accel="kvm", cpu="qemu64", memory=256)
+    board = qemu_board("kvm-qemu64", accel="kvm", cpu="qemu64", memory=256)
     try:
         proc = qemu_boot(board, fixture_image("lines 1"))
     except BootError as error:

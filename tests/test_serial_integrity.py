@@ -13,10 +13,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from pytest_baremetal.boards import Board
-from pytest_baremetal.qemu.process import QemuProcess
+from pytest_baremetal.targets.qemu.process import QemuProcess
+from pytest_baremetal.targets.qemu.spec import qemu_board
 
-TCG = Board(name="t", accel="tcg", cpu="max")
+TCG = qemu_board("t", accel="tcg", cpu="max")
 LINES = 400
 
 

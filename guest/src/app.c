@@ -218,7 +218,9 @@ int app_run(const char *cfg_name)
     int avx_state = plat_enable_avx();
     struct kernel_choice choice = cpu_choose_kernel(cfg.kernel, &cpu, avx_state);
     cpu_print_kernel(choice);
-    const struct kernels *k = choice.avx2 ? &kernels_avx2 : &kernels_portable;
+    const struct kernels *k = choice.kernel == KID_AVX2       ? &kernels_avx2
+                              : choice.kernel == KID_AVX2_128 ? &kernels_avx2_128
+                                                              : &kernels_portable;
 
     struct plat_timer_info timer;
     bm_memset(&timer, 0, sizeof timer);

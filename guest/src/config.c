@@ -26,6 +26,7 @@ const char *config_kernel_name(enum cfg_kernel kernel)
     switch (kernel) {
     case KERNEL_AVX2: return "avx2";
     case KERNEL_PORTABLE: return "portable";
+    case KERNEL_AVX2_128: return "avx2-128";
     default: return "auto";
     }
 }
@@ -218,6 +219,8 @@ static int apply(struct config *cfg, const char *key, const char *value)
             cfg->kernel = KERNEL_AVX2;
         else if (bm_streq(value, "portable"))
             cfg->kernel = KERNEL_PORTABLE;
+        else if (bm_streq(value, "avx2-128"))
+            cfg->kernel = KERNEL_AVX2_128;
         else
             return -1;
         return 0;

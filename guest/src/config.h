@@ -10,7 +10,7 @@
 #define CFG_URL_MAX 256
 #define CFG_SHA256_HEX 64
 
-enum cfg_kernel { KERNEL_AUTO, KERNEL_AVX2, KERNEL_PORTABLE };
+enum cfg_kernel { KERNEL_AUTO, KERNEL_AVX2, KERNEL_PORTABLE, KERNEL_AVX2_128 };
 
 struct config {
     int repl;                     /* mode: 0 script, 1 repl */

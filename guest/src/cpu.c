@@ -8,6 +8,32 @@ static void cpuid(uint32_t leaf, uint32_t sub, uint32_t r[4])
                      : "a"(leaf), "c"(sub));
 }
 
+/* Leaf 0x40000000 is only meaningful with the hypervisor bit set (on bare metal it echoes
+ * the highest basic leaf). The signature goes on a kv line, so anything but [A-Za-z0-9]
+ * becomes '_' ("Microsoft Hv" -> Microsoft_Hv) and trailing NULs are dropped. */
+static void hypervisor_detect(struct cpu_info *cpu)
+{
+    static const char tcg[] = "TCGTCGTCGTCG";
+    uint32_t r[4];
+    cpu->hv_vendor[0] = 0;
+    cpu->tcg = 0;
+    if (!cpu->hypervisor)
+        return;
+    cpuid(0x40000000u, 0, r);
+    uint32_t sig[3] = {r[1], r[2], r[3]};   /* EBX, ECX, EDX */
+    int len = 0, same = 1;
+    for (int i = 0; i < 12; i++) {
+        char ch = (char)(sig[i / 4] >> (8 * (i % 4)));
+        same &= ch == tcg[i];
+        int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+        cpu->hv_vendor[i] = ok ? ch : '_';
+        if (ch)
+            len = i + 1;
+    }
+    cpu->hv_vendor[len] = 0;
+    cpu->tcg = same;
+}
+
 void cpu_detect(struct cpu_info *cpu)
 {
     uint32_t r[4];
@@ -32,11 +58,13 @@ void cpu_detect(struct cpu_info *cpu)
     cpu->xsave = (r[2] >> 26) & 1;
     cpu->osxsave = (r[2] >> 27) & 1;
     cpu->avx = (r[2] >> 28) & 1;
+    cpu->hypervisor = (r[2] >> 31) & 1;
     cpu->avx2 = 0;
     if (max_leaf >= 7) {
         cpuid(7, 0, r);
         cpu->avx2 = (r[1] >> 5) & 1;
     }
+    hypervisor_detect(cpu);
 }
 
 void cpu_print(const struct cpu_info *cpu)
@@ -51,13 +79,25 @@ void cpu_print(const struct cpu_info *cpu)
     out_kv_u64("fma", (uint64_t)cpu->fma);
     out_kv_u64("xsave", (uint64_t)cpu->xsave);
     out_kv_u64("osxsave", (uint64_t)cpu->osxsave);
+    out_kv_str("hypervisor", cpu->hv_vendor[0] ? cpu->hv_vendor : (cpu->hypervisor ? "?" : "-"));
     out_end();
 }
 
+const char *cpu_kernel_name(enum kernel_id kernel)
+{
+    switch (kernel) {
+    case KID_AVX2: return "avx2";
+    case KID_AVX2_128: return "avx2-128";
+    default: return "portable";
+    }
+}
+
+/* auto: the 256-bit AVX2 kernel on a real (or hardware-virtualised) CPU, the 128-bit one
+ * under QEMU TCG, whose 256-bit float ops are far slower than its 128-bit ones. */
 struct kernel_choice cpu_choose_kernel(enum cfg_kernel request, const struct cpu_info *cpu,
                                        int avx_state)
 {
-    struct kernel_choice c = {0, "forced"};
+    struct kernel_choice c = {KID_PORTABLE, "forced"};
     if (request == KERNEL_PORTABLE)
         return c;
     if (!cpu->avx || !cpu->avx2)
@@ -66,9 +106,16 @@ struct kernel_choice cpu_choose_kernel(enum cfg_kernel request, const struct cpu
         c.reason = "no_fma";
     else if (!avx_state)
         c.reason = "no_avx_state";
-    else {
-        c.avx2 = 1;
-        c.reason = request == KERNEL_AVX2 ? "forced" : "auto";
+    else if (request == KERNEL_AVX2)
+        c.kernel = KID_AVX2;
+    else if (request == KERNEL_AVX2_128)
+        c.kernel = KID_AVX2_128;
+    else if (cpu->tcg) {
+        c.kernel = KID_AVX2_128;
+        c.reason = "tcg";
+    } else {
+        c.kernel = KID_AVX2;
+        c.reason = "auto";
     }
     return c;
 }
@@ -76,7 +123,7 @@ struct kernel_choice cpu_choose_kernel(enum cfg_kernel request, const struct cpu
 void cpu_print_kernel(struct kernel_choice choice)
 {
     out_str("[cpu]");
-    out_kv_str("kernel", choice.avx2 ? "avx2" : "portable");
+    out_kv_str("kernel", cpu_kernel_name(choice.kernel));
     out_kv_str("reason", choice.reason);
     out_end();
 }

@@ -13,6 +13,9 @@ double bm_pow(double base, double e);   /* base > 0 */
 /* In place: x becomes exp(x - max) / sum over n values. */
 void softmax(float *x, int n);
 
+/* In place: h[i] = silu(h[i]) * g[i], silu(v) = v / (1 + exp(-v)). */
+void silu_mul(float *h, const float *g, int n);
+
 #define BM_PI 3.14159265358979323846
 
 #endif

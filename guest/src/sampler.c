@@ -1,5 +1,8 @@
 #include "sampler.h"
 #include "mathf.h"
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 void rng_seed(struct rng *r, uint64_t seed)
 {
@@ -41,7 +44,7 @@ int sampler_init(struct sampler *s, int vocab, float temperature, float topp, ui
     return s->probs && s->idx && s->tmp ? 0 : -1;
 }
 
-int sample_argmax(const float *x, int n)
+static int argmax_scalar(const float *x, int n)
 {
     int best = 0;
     for (int i = 1; i < n; i++) {
@@ -49,6 +52,41 @@ int sample_argmax(const float *x, int n)
             best = i;
     }
     return best;
+}
+
+/* The first index of the largest value, as argmax_scalar; with SSE2 the maximum is found
+ * four lanes at a time (a 32000-entry vocabulary per token), then its first index. A NaN
+ * anywhere falls back to the scalar rule. */
+int sample_argmax(const float *x, int n)
+{
+#ifdef __SSE2__
+    if (n >= 8) {
+        __m128 m = _mm_loadu_ps(x), nan = _mm_cmpunord_ps(m, m);
+        int i = 4;
+        for (; i + 4 <= n; i += 4) {
+            __m128 v = _mm_loadu_ps(x + i);
+            nan = _mm_or_ps(nan, _mm_cmpunord_ps(v, v));
+            m = _mm_max_ps(m, v);
+        }
+        float lanes[4];
+        _mm_storeu_ps(lanes, m);
+        float max = lanes[0];
+        for (int l = 1; l < 4; l++)
+            max = lanes[l] > max ? lanes[l] : max;
+        int has_nan = _mm_movemask_ps(nan) != 0;
+        for (; i < n; i++) {
+            has_nan |= x[i] != x[i];
+            max = x[i] > max ? x[i] : max;
+        }
+        if (!has_nan) {
+            for (i = 0; i < n; i++) {
+                if (x[i] == max)
+                    return i;
+            }
+        }
+    }
+#endif
+    return argmax_scalar(x, n);
 }
 
 /* Stable merge sort of ids by probability, descending: equal probabilities keep id order. */

@@ -109,13 +109,21 @@ float *transformer_forward(struct transformer *t, int token, int pos)
             const float *qh = t->q + h * head;
             float *att = t->att + (size_t)h * (size_t)seq;
             size_t kv_off = (size_t)(h / kv_mul) * (size_t)head;
-            for (int p = 0; p <= pos; p++)
-                att[p] = k->dot(qh, kc + (size_t)p * (size_t)kv_dim + kv_off, head) * scale;
+            if (k->scores) {
+                k->scores(att, qh, kc + kv_off, kv_dim, pos + 1, head, scale);
+            } else {
+                for (int p = 0; p <= pos; p++)
+                    att[p] = k->dot(qh, kc + (size_t)p * (size_t)kv_dim + kv_off, head) * scale;
+            }
             softmax(att, pos + 1);
             float *out = t->xb + h * head;
-            bm_memset(out, 0, (size_t)head * sizeof(float));
-            for (int p = 0; p <= pos; p++)
-                k->axpy(out, att[p], vc + (size_t)p * (size_t)kv_dim + kv_off, head);
+            if (k->mix) {
+                k->mix(out, att, vc + kv_off, kv_dim, pos + 1, head);
+            } else {
+                bm_memset(out, 0, (size_t)head * sizeof(float));
+                for (int p = 0; p <= pos; p++)
+                    k->axpy(out, att[p], vc + (size_t)p * (size_t)kv_dim + kv_off, head);
+            }
         }
 
         k->matmul(t->xb2, t->xb, w->wo + L * (size_t)dim * (size_t)dim, dim, dim);
@@ -125,10 +133,7 @@ float *transformer_forward(struct transformer *t, int token, int pos)
         rmsnorm(t->xb, t->x, w->rms_ffn + L * (size_t)dim, dim);
         k->matmul(t->hb, t->xb, w->w1 + L * (size_t)hidden * (size_t)dim, dim, hidden);
         k->matmul(t->hb2, t->xb, w->w3 + L * (size_t)hidden * (size_t)dim, dim, hidden);
-        for (int i = 0; i < hidden; i++) {
-            float v = t->hb[i];
-            t->hb[i] = v * (1.0f / (1.0f + bm_expf(-v))) * t->hb2[i];
-        }
+        silu_mul(t->hb, t->hb2, hidden);
         k->matmul(t->xb, t->hb, w->w2 + L * (size_t)dim * (size_t)hidden, hidden, dim);
         for (int i = 0; i < dim; i++)
             t->x[i] += t->xb[i];

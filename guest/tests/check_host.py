@@ -22,13 +22,13 @@ LINE_FORMS = [
     r"\[boot\] name=bm-ref-guest version=\S+ build=\S+ platform=(uefi|host) "
     r'fw_vendor="[^"]*" fw_revision=0x[0-9a-f]+ uefi=\d+\.\d+',
     r'\[cfg\] mode=(script|repl) model=\S+ tokenizer=\S+ prompt="(\\.|[^"\\])*" steps=\d+ '
-    rf"seed=\d+ temperature={R} topp={R} repeats=\d+ kernel=(auto|avx2|portable) "
+    rf"seed=\d+ temperature={R} topp={R} repeats=\d+ kernel=(auto|avx2|avx2-128|portable) "
     rf"bench=[01] bench_runs=\d+ slowdown_pct={R}",
     r"\[cpu\] vendor=\S+ family=\d+ model=\d+ sse2=[01] avx=[01] avx2=[01] fma=[01] "
-    r"xsave=[01] osxsave=[01]",
+    r"xsave=[01] osxsave=[01] hypervisor=([A-Za-z0-9_]+|-|\?)",
     r"\[cpu\] step=cr4_osxsave ok=[01]",
     r"\[cpu\] step=xcr0 xcr0=0x[0-9a-f]+ avx_state=[01]",
-    r"\[cpu\] kernel=(avx2|portable) reason=(auto|forced|no_avx2|no_fma|no_avx_state)",
+    r"\[cpu\] kernel=(avx2|avx2-128|portable) reason=(auto|tcg|forced|no_avx2|no_fma|no_avx_state)",
     r"\[timer\] source=(acpi_pm|stall|clock) tsc_hz=\d+ calib_ms=\d+ pm_port=(0x[0-9a-f]+|-)",
     r"\[bench\] name=\w+ param=\d+ runs=\d+ min_cycles=\d+ median_cycles=\d+ max_cycles=\d+ "
     r"min_ns=\d+ median_ns=\d+ max_ns=\d+ result=\S+ ok=[01]",
@@ -240,7 +240,7 @@ def main() -> None:
         ck = checkpoint.load(data / f"model_{model}.bin")
         want_prompt = encode(vocab, prompt)
         want_ids, margin = greedy(ck, want_prompt, 30)
-        for kernel in ("portable", "avx2"):
+        for kernel in ("portable", "avx2", "avx2-128"):
             quoted = prompt.replace("\\", "\\\\").replace('"', '\\"')
             cfg = f'{base}model=model_{model}.bin\nkernel={kernel}\nsteps=30\nprompt="{quoted}"\n'
             rc, lines = run(guest, data, f"greedy_{model}_{kernel}", cfg)

@@ -41,13 +41,17 @@ void test_config(void)
     CHECK(cfg.slowdown_pct == 25.5f);
     CHECK(strcmp(cfg.model, "my model.bin") == 0);
 
+    CHECK(parse(&cfg, "kernel=avx2-128\n", &err) == 0 && cfg.kernel == KERNEL_AVX2_128);
+    CHECK(strcmp(config_kernel_name(cfg.kernel), "avx2-128") == 0);
+    CHECK(parse(&cfg, "kernel=avx2\n", &err) == 0 && cfg.kernel == KERNEL_AVX2);
+
     CHECK(parse(&cfg, "steps=3\nsize=4\n", &err) == -1);
     CHECK(strcmp(err.reason, "unknown_key") == 0);
     CHECK(strcmp(err.detail, "line 2: unknown key size") == 0);
 
     const char *bad_values[] = {
         "steps=0", "steps=-1", "steps=12x", "seed=18446744073709551616", "topp=1.01",
-        "temperature=-0.5", "mode=batch", "bench=2", "repeats=", "kernel=AVX2", "model=",
+        "temperature=-0.5", "mode=batch", "bench=2", "repeats=", "kernel=AVX2", "kernel=avx2-256", "model=",
         "bench_runs=1001", "temperature=nan",
     };
     for (size_t i = 0; i < sizeof bad_values / sizeof bad_values[0]; i++) {

@@ -27,4 +27,32 @@ void test_math(void)
         float x = (float)i * 1.09f;
         CHECK(near(bm_expf(x), bm_exp((double)x), 5e-7));
     }
+
+    /* the block (SSE2) paths of silu_mul and softmax give the scalar results bit for bit,
+     * including the clamps (below -87, above 88) and an odd tail */
+    enum { N = 203 };
+    float h[N], g[N], want[N], sm[N], e[N];
+    float sum = 0.0f, max = -1e30f;
+    for (int i = 0; i < N; i++) {
+        float v = (float)(i - 101) * 0.987f;
+        h[i] = v;
+        g[i] = 0.5f + (float)(i % 7) * 0.25f;
+        want[i] = v * (1.0f / (1.0f + bm_expf(-v))) * g[i];
+        sm[i] = (float)((i * 37) % 211 - 105) * 0.9f;
+        if (sm[i] > max)
+            max = sm[i];
+    }
+    for (int i = 0; i < N; i++) {
+        e[i] = bm_expf(sm[i] - max);
+        sum += e[i];
+    }
+    silu_mul(h, g, N);
+    softmax(sm, N);
+    int silu_same = 1, softmax_same = 1;
+    for (int i = 0; i < N; i++) {
+        silu_same &= h[i] == want[i];
+        softmax_same &= sm[i] == e[i] / sum;
+    }
+    CHECK(silu_same);
+    CHECK(softmax_same);
 }

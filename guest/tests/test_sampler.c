@@ -28,6 +28,20 @@ void test_sampler(void)
 
     float ties[5] = {0.5f, 2.0f, -1.0f, 2.0f, 1.0f};
     CHECK(sample_argmax(ties, 5) == 1);
+    /* the four-lane path: first of equal maxima, max in the tail, -0/+0, a NaN */
+    float wide[37];
+    for (int i = 0; i < 37; i++)
+        wide[i] = (float)((i * 13) % 37) * 0.5f - 3.0f;   /* unique max 15.0 at i = 17 */
+    int first_max = 17;
+    CHECK(sample_argmax(wide, 37) == first_max);
+    wide[30] = 15.0f;
+    CHECK(sample_argmax(wide, 37) == first_max);
+    wide[36] = 16.0f;
+    CHECK(sample_argmax(wide, 37) == 36);
+    float zeros[9] = {-1.0f, -0.0f, -2.0f, 0.0f, -3.0f, -1.0f, -1.0f, -1.0f, -1.0f};
+    CHECK(sample_argmax(zeros, 9) == 1);
+    float nan_first[9] = {__builtin_nanf(""), 1.0f, 5.0f, 2.0f, 5.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+    CHECK(sample_argmax(nan_first, 9) == 0);   /* the scalar rule: NaN never replaced */
 
     static _Alignas(64) unsigned char block[4096];
     float probs[4] = {0.5f, 0.3f, 0.15f, 0.05f};

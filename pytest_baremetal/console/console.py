@@ -1,38 +1,55 @@
 """The Console: a reader thread turning a transport's bytes into logged lines and events,
-and the waits tests use (``expect``, ``expect_event``) with death strings and hang detection.
+and the one wait engine every wait of the plugin goes through (:meth:`Console.wait_until`).
+
+Every wait has the same rules: death strings (checked by the reader on every line, the
+incomplete last line included) fail it about ``death_context`` s after the line; no console
+byte for ``quiet_timeout`` s fails it as a hang, and the boot is then remembered as hung
+(later waits fail at once with the same reason until the guest prints again); a guest idle
+at its prompt (profile ``interaction.prompt``) fails a wait that input would be needed for
+after ``idle_timeout`` s; the end of the stream fails it; every failure is a structured
+:class:`~pytest_baremetal.errors.ConsoleError` with the last lines and the log path.
 
 Consuming waits (``expect``, ``expect_event``) share one cursor over the cleaned lines: a
 match consumes the console up to its end, and the next wait continues from there. They
 are meant for one waiting thread at a time. ``first_event`` and ``find_events`` do not move
-the cursor.
+the cursor. Memory is bounded: the first :data:`HEAD_LINES` lines and a window of the last
+:data:`WINDOW_CHARS` characters stay in memory (the raw log on disk has everything); a
+line longer than :data:`MAX_LINE_CHARS` is cut. Events are all kept.
 """
 
 from __future__ import annotations
 
 import bisect
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from pytest_baremetal.console.log import ConsoleLog
 from pytest_baremetal.console.transport import Transport
 from pytest_baremetal.errors import (
     TAIL_LINES,
+    ConfigError,
     ConsoleClosed,
     DeathStringSeen,
     ExpectTimeout,
 )
 from pytest_baremetal.markers.events import Event, EventParser
-from pytest_baremetal.markers.profile import Profile
+from pytest_baremetal.markers.profile import PROMPT, Profile
 
 T = TypeVar("T")
 READ_SIZE = 65536
 POLL_S = 0.05  # how long the reader blocks in read(); bounds close() latency, not data latency
+HEAD_LINES = 2000  # the first lines of a boot stay in memory (banner, firmware)
+WINDOW_CHARS = 4 << 20  # and the last few MiB of lines
+MAX_LINE_CHARS = 1 << 16  # a longer line is cut: it is not a marker, and regexes stay cheap
+DEFAULT_IDLE_TIMEOUT = 5.0
+_AFTER_EVERYTHING = sys.maxsize  # "index" of a value found by a generic check
 
 
 @dataclass(frozen=True)
@@ -41,6 +58,14 @@ class Line:
 
     text: str
     time: float
+
+
+@dataclass
+class _Hang:
+    """A wait judged the guest hung: later waits fail at once until it prints again."""
+
+    headline: str
+    last_byte: float  # monotonic time of the last byte when it was judged
 
 
 @dataclass
@@ -64,6 +89,7 @@ class Console:
         *,
         quiet_timeout: float | None = None,
         death_context: float = 0.5,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
     ) -> None:
         self.name = name
         self.profile = profile
@@ -71,13 +97,30 @@ class Console:
         self.quiet_timeout = quiet_timeout
         #: how long after a death line its following lines are collected for the report
         self.death_context = death_context
+        #: a guest idle at its prompt this long fails a wait that needs input
+        self.idle_timeout = idle_timeout
         self._transport = transport
         self.log = ConsoleLog(Path(log_dir) / f"{name}.console.log")
         self._parser = EventParser(profile)
         self._cond = threading.Condition()
-        self._lines: list[Line] = []
+        self._head: list[Line] = []
+        self._lines: list[Line] = []  # the window: absolute index of _lines[0] is _base
+        self._base = 0
+        self._count = 0  # complete lines received
+        self._window_chars = 0
         self._partial = ""
         self._partial_time: float | None = None
+        self._partial_kinds: frozenset[str] = frozenset()  # events already on the partial
+        self._partial_death = False
+        # idle at the prompt: the last event is a prompt and no input was sent since (lines
+        # without events, such as an echo or a host notice, do not end it)
+        self._prompt: Event | None = None
+        self._prompt_at = 0.0  # monotonic time of the last prompt event
+        self._prompt_line = -1  # index of the prompt's line
+        self._at_prompt = False
+        self._input_since_prompt = False
+        self._hang: _Hang | None = None
+        self._failure: BaseException | None = None  # a profile pattern that timed out
         self._events: list[Event] = []
         self._event_lines: list[int] = []  # line index of each event, ascending
         self._deaths: list[_Death] = []
@@ -143,8 +186,23 @@ class Console:
 
     @property
     def lines(self) -> tuple[Line, ...]:
+        """The complete lines in memory: the first ones of the boot and the recent window
+        (all of them unless the boot printed more than a few MiB)."""
         with self._cond:
-            return tuple(self._lines)
+            head = self._head[: max(0, min(len(self._head), self._base))]
+            return (*head, *self._lines)
+
+    @property
+    def line_count(self) -> int:
+        """How many complete lines were received (the absolute index of the next one)."""
+        with self._cond:
+            return self._count
+
+    def lines_from(self, index: int) -> list[tuple[int, Line]]:
+        """``(absolute index, line)`` of the lines from ``index`` on that are still in memory."""
+        with self._cond:
+            start = max(index, self._base)
+            return [(k, self._lines[k - self._base]) for k in range(start, self._count)]
 
     @property
     def partial_line(self) -> str:
@@ -156,6 +214,16 @@ class Console:
     def events(self) -> tuple[Event, ...]:
         with self._cond:
             return tuple(self._events)
+
+    @property
+    def event_count(self) -> int:
+        with self._cond:
+            return len(self._events)
+
+    def events_from(self, index: int) -> list[Event]:
+        """The events from position ``index`` on (see :attr:`event_count`)."""
+        with self._cond:
+            return self._events[index:]
 
     @property
     def first_byte_time(self) -> float | None:
@@ -172,6 +240,21 @@ class Console:
         """True once the stream ended or the console was closed."""
         return self._eof is not None or self._closed
 
+    @property
+    def death_lines(self) -> list[str]:
+        """Every line a death string matched."""
+        with self._cond:
+            return [d.line for d in self._deaths]
+
+    @property
+    def idle_prompt(self) -> Event | None:
+        """The prompt event the guest is idle at (no byte received, none sent since)."""
+        with self._cond:
+            return self._prompt if self._idle() else None
+
+    def _idle(self) -> bool:
+        return self._at_prompt and not self._input_since_prompt and self._eof is None
+
     def wait_for_output(self, timeout: float) -> bool:
         """Block until more bytes arrive (or the stream ends); False on timeout."""
         with self._cond:
@@ -181,6 +264,8 @@ class Console:
     def raise_if_failed(self, what: str) -> None:
         """Raise DeathStringSeen if a death string was seen (for waits built outside)."""
         with self._cond:
+            if self._failure is not None:
+                raise self._failure
             death = next((d for d in self._deaths if not d.acknowledged), None)
             if death is not None:
                 raise self._death_error(death, what)
@@ -204,9 +289,51 @@ class Console:
     def tail(self, count: int = TAIL_LINES) -> list[str]:
         """The last ``count`` cleaned lines, the incomplete last line included."""
         with self._cond:
-            return self._tail(len(self._lines), count)
+            return self._tail(self._count, count)
 
     # -- waits --------------------------------------------------------------------------
+
+    def wait_until(
+        self,
+        check: Callable[[], T | Literal[False] | None],
+        what: str,
+        timeout: float,
+        *,
+        hang: bool = True,
+        idle: bool = True,
+        poll: float | None = None,
+    ) -> T:
+        """The wait engine: block until ``check()`` returns something (None and False mean
+        "not yet"), and return that.
+
+        ``check`` runs with the console's lock held (it may read every property and method
+        of this console, which share that lock) whenever bytes, lines or events arrive, at
+        least every ``poll`` s when given (for conditions outside the console, such as a
+        process exiting), and once more at the end of the stream. It may raise to end the
+        wait with its own error. ``what`` says what is awaited, for messages. Example, the
+        firmware's first byte or QEMU's exit, whichever comes first::
+
+            console.wait_until(
+                lambda: console.first_byte_time is not None or process.returncode is not None,
+                "the firmware's first output", firmware_timeout, hang=False, poll=0.2)
+
+        Fails with, in this order: :class:`DeathStringSeen` (a death string was seen: a
+        value found after it does not count), ``PatternTimeout`` (a profile pattern froze), a
+        :class:`ConsoleClosed` (end of stream), :class:`ExpectTimeout` with ``quiet=True``
+        when the guest printed nothing for ``quiet_timeout`` s (``hang=False`` turns that
+        off; the boot is remembered as hung), an :class:`ExpectTimeout` when the guest is
+        idle at its prompt for ``idle_timeout`` s (``idle=False`` turns that off), and an
+        :class:`ExpectTimeout` after ``timeout`` s.
+        """
+
+        def find() -> tuple[T, int] | None:
+            value = check()
+            if value is None or value is False:
+                return None
+            return value, _AFTER_EVERYTHING
+
+        return self._wait(find, lambda _v, _i: None, what, timeout, hang=hang, idle=idle,
+                          poll=poll)
 
     def expect(
         self, pattern: str | re.Pattern[str], timeout: float, *, partial: bool = False
@@ -222,8 +349,9 @@ class Console:
         def find() -> tuple[re.Match[str], int] | None:
             nonlocal scan
             line, col = self._cursor
-            while scan < len(self._lines):
-                m = rx.search(self._lines[scan].text, col if scan == line else 0)
+            scan = max(scan, self._base)
+            while scan < self._count:
+                m = rx.search(self._lines[scan - self._base].text, col if scan == line else 0)
                 if m is not None:
                     return m, scan
                 scan += 1
@@ -237,7 +365,40 @@ class Console:
             self._cursor = (index, m.end())
 
         what = f"pattern {rx.pattern!r}" + (" (incomplete line included)" if partial else "")
-        return self._wait(find, consume, what, timeout)
+        # idle=False: text may come from the host (console notices) while the guest is idle
+        return self._wait(find, consume, what, timeout, idle=False)
+
+    def first_line(self, pattern: str | re.Pattern[str], timeout: float,
+                   *, partial: bool = False) -> re.Match[str]:
+        """Wait for the first line since power-on (still in memory) matching ``pattern``;
+        the cursor does not move."""
+        rx = re.compile(pattern) if isinstance(pattern, str) else pattern
+        scan = 0
+        head_done = False
+
+        def find() -> tuple[re.Match[str], int] | None:
+            nonlocal scan, head_done
+            if not head_done:
+                head_done = True
+                for k, line in enumerate(self._head[: max(0, min(len(self._head), self._base))]):
+                    m = rx.search(line.text)
+                    if m is not None:
+                        return m, k
+            scan = max(scan, self._base)
+            while scan < self._count:
+                m = rx.search(self._lines[scan - self._base].text)
+                if m is not None:
+                    return m, scan
+                scan += 1
+            if partial:
+                m = rx.search(self._partial)
+                if m is not None:
+                    return m, scan
+            return None
+
+        what = f"a line matching {rx.pattern!r}" + (" (incomplete line included)"
+                                                   if partial else "")
+        return self._wait(find, lambda _m, _i: None, what, timeout, idle=False)
 
     def expect_event(self, kind: str, timeout: float, **fields: object) -> Event:
         """Wait for the next event of ``kind`` (at or after the cursor line) matching ``fields``.
@@ -256,8 +417,13 @@ class Console:
 
     def first_event(self, kind: str, timeout: float, **fields: object) -> Event:
         """Wait for the first event of ``kind`` since the start; the cursor does not move."""
+        return self.next_event(kind, timeout, 0, **fields)
+
+    def next_event(self, kind: str, timeout: float, start: int, **fields: object) -> Event:
+        """Wait for the first event of ``kind`` at position ``start`` or later of
+        :attr:`events`; the cursor does not move."""
         self.profile.spec(kind)
-        find = self._event_finder(kind, fields, 0)
+        find = self._event_finder(kind, fields, start)
         return self._wait(find, lambda _e, _i: None, _describe_event(kind, fields), timeout)
 
     def _event_finder(self, kind: str, fields: dict[str, object],
@@ -277,11 +443,14 @@ class Console:
         return find
 
     def send_line(self, text: str) -> None:
-        """Send ``text`` and a CR (what a UEFI program reading the console expects)."""
-        self._transport.write(text.encode("utf-8") + b"\r")
+        """Send ``text`` and the profile's input terminator (CR, what a UEFI program reading
+        the console expects, unless the profile says otherwise)."""
+        self.write(text.encode("utf-8") + self.profile.interaction.input_end.encode("utf-8"))
 
     def write(self, data: bytes) -> None:
-        """Send raw bytes."""
+        """Send raw bytes (the guest is no longer idle at its prompt)."""
+        with self._cond:
+            self._input_since_prompt = True
         self._transport.write(data)
 
     # -- internals: waiting -------------------------------------------------------------
@@ -292,6 +461,10 @@ class Console:
         consume: Callable[[T, int], None],
         what: str,
         timeout: float,
+        *,
+        hang: bool = True,
+        idle: bool = True,
+        poll: float | None = None,
     ) -> T:
         start = time.monotonic()
         deadline = start + timeout
@@ -306,41 +479,64 @@ class Console:
                             death.acknowledged = True  # the caller awaited this very line
                         consume(value, index)
                         return value
+                now = time.monotonic()
                 if death is not None:
+                    # the death line may still be arriving, and may be the awaited one:
+                    # look again once its context is in
+                    until = death.seen_at + self.death_context
+                    if now < until and self._eof is None:
+                        self._cond.wait(until - now)
+                        continue
                     raise self._death_error(death, what)
-                elapsed = time.monotonic() - start
+                if self._failure is not None:
+                    raise self._failure
+                elapsed = now - start
                 if self._eof is not None:
                     raise ConsoleClosed(
                         f"console closed while waiting for {what} "
                         f"({elapsed:.1f} s into a {timeout:g} s wait): {self._eof}",
-                        last_lines=self._tail(len(self._lines)),
+                        last_lines=self._tail(self._count),
                         log_path=self.log_path,
                     )
-                now = time.monotonic()
+                if hang and self._hang is not None and self._last_byte <= self._hang.last_byte:
+                    raise self._timeout(f"{self._hang.headline}; this boot was judged hung "
+                                        f"earlier, so waiting for {what} fails at once",
+                                        what, timeout, quiet=True)
                 if now >= deadline:
-                    raise ExpectTimeout(
-                        f"timed out after {timeout:g} s waiting for {what}",
-                        awaited=what,
-                        timeout=timeout,
-                        last_lines=self._tail(len(self._lines)),
-                        log_path=self.log_path,
-                    )
+                    raise self._timeout(f"timed out after {timeout:g} s waiting for {what}",
+                                        what, timeout)
                 wake = deadline
-                if self.quiet_timeout is not None:
+                if poll is not None:
+                    wake = min(wake, now + poll)
+                if idle and self._prompt is not None and self._idle():
+                    idle_at = max(self._prompt_at, self._last_byte, start) + self.idle_timeout
+                    if now >= idle_at:
+                        raise self._timeout(
+                            f"the guest is idle at its prompt ({self._prompt.line!r}) and "
+                            f"will not print {what} without input (waited "
+                            f"{now - start:.1f} s)", what, timeout)
+                    wake = min(wake, idle_at)
+                if hang and self.quiet_timeout is not None:
                     quiet_at = max(self._last_byte, start) + self.quiet_timeout
+                    if now >= quiet_at and self._idle() and self._prompt is not None:
+                        raise self._timeout(  # waiting at its prompt is not a hang
+                            f"the guest has been idle at its prompt ({self._prompt.line!r}) "
+                            f"for {self.quiet_timeout:g} s while waiting for {what}",
+                            what, timeout)
                     if now >= quiet_at:
-                        raise ExpectTimeout(
-                            f"the guest went quiet: no console output for "
-                            f"{self.quiet_timeout:g} s while waiting for {what} (it looks "
-                            f"hung; gave up {now - start:.1f} s into a {timeout:g} s wait)",
-                            awaited=what,
-                            timeout=timeout,
-                            quiet=True,
-                            last_lines=self._tail(len(self._lines)),
-                            log_path=self.log_path,
-                        )
+                        headline = (f"the guest went quiet: no console output for "
+                                    f"{self.quiet_timeout:g} s while waiting for {what} (it "
+                                    f"looks hung)")
+                        self._hang = _Hang(headline, self._last_byte)
+                        raise self._timeout(f"{headline}; gave up {now - start:.1f} s into a "
+                                            f"{timeout:g} s wait", what, timeout, quiet=True)
                     wake = min(wake, quiet_at)
-                self._cond.wait(wake - now)
+                self._cond.wait(max(0.0, wake - now))
+
+    def _timeout(self, headline: str, what: str, timeout: float, *, quiet: bool = False
+                 ) -> ExpectTimeout:
+        return ExpectTimeout(headline, awaited=what, timeout=timeout, quiet=quiet,
+                             last_lines=self._tail(self._count), log_path=self.log_path)
 
     def _death_error(self, death: _Death, what: str) -> DeathStringSeen:
         """Collect the lines printed within ``death_context`` after the death line."""
@@ -348,22 +544,26 @@ class Console:
         while self._eof is None and (left := until - time.monotonic()) > 0:
             self._cond.wait(left)
         until_rel = until - self.log.t0
-        end = death.index + 1
-        while end < len(self._lines) and self._lines[end].time <= until_rel:
+        end = max(death.index + 1, self._base)
+        while end < self._count and self._lines[end - self._base].time <= until_rel:
             end += 1
-        context = [line.text for line in self._lines[death.index + 1 : end]]
+        context = [line.text for _, line in self._window(death.index + 1, end)]
         return DeathStringSeen(
             f"death string {death.pattern!r} seen while waiting for {what}: {death.line}",
             pattern=death.pattern,
             line=death.line,
             context=context,
-            last_lines=self._tail(end, with_partial=end == len(self._lines)),
+            last_lines=self._tail(end, with_partial=end >= self._count),
             log_path=self.log_path,
         )
 
+    def _window(self, start: int, end: int) -> list[tuple[int, Line]]:
+        start = max(start, self._base)
+        return [(k, self._lines[k - self._base]) for k in range(start, min(end, self._count))]
+
     def _tail(self, end: int, count: int = TAIL_LINES, with_partial: bool = True) -> list[str]:
-        tail = [line.text for line in self._lines[max(0, end - count) : end]]
-        if with_partial and end == len(self._lines) and self._partial:
+        tail = [line.text for _, line in self._window(end - count, end)]
+        if with_partial and end >= self._count and self._partial:
             tail = [*tail, self._partial][-count:]
         return tail
 
@@ -380,6 +580,10 @@ class Console:
                 if data:
                     self._ingest(data, time.monotonic())
             self._finish("console closed by the host")
+        except ConfigError as exc:  # a profile pattern froze: every wait says which
+            with self._cond:
+                self._failure = exc
+            self._finish(f"console reader stopped: {exc}")
         except Exception as exc:  # a bug here must not leave waiters hanging
             self._finish(f"console reader failed: {exc!r}")
 
@@ -390,11 +594,19 @@ class Console:
         partial, partial_time = self._partial, self._partial_time
         pieces = text.split("\n")
         for piece in pieces[:-1]:
-            complete.append(Line(partial + piece, rel if partial_time is None else partial_time))
+            line = partial + piece
+            started = rel if partial_time is None else partial_time
+            while len(line) > MAX_LINE_CHARS:
+                complete.append(Line(line[:MAX_LINE_CHARS], started))
+                line = line[MAX_LINE_CHARS:]
+            complete.append(Line(line, started))
             partial, partial_time = "", None
         if pieces[-1]:
             partial += pieces[-1]
             partial_time = rel if partial_time is None else partial_time
+            while len(partial) > MAX_LINE_CHARS:
+                complete.append(Line(partial[:MAX_LINE_CHARS], partial_time))
+                partial = partial[MAX_LINE_CHARS:]
         self._publish(complete, partial, partial_time, now)
 
     def _publish(
@@ -403,41 +615,82 @@ class Console:
         partial: str,
         partial_time: float | None,
         now: float,
-        received: bool = True,
     ) -> None:
-        base = len(self._lines)  # only this thread appends, so reading it unlocked is safe
+        base = self._count  # only this thread appends, so reading it unlocked is safe
         events: list[tuple[int, Event]] = []
         deaths: list[_Death] = []
+        skip, partial_death = self._partial_kinds, self._partial_death
+        finished_death = complete[0].text if partial_death and complete else None
         for offset, line in enumerate(complete):
-            events.extend((base + offset, e) for e in self._parser.feed(line.text, line.time))
-            pattern = self.profile.death_match(line.text)
-            if pattern is not None:
-                deaths.append(_Death(base + offset, pattern.pattern, line.text, now))
+            events.extend((base + offset, e)
+                          for e in self._parser.feed(line.text, line.time, skip))
+            if not partial_death:
+                pattern = self.profile.death_match(line.text)
+                if pattern is not None:
+                    deaths.append(_Death(base + offset, pattern.pattern, line.text, now))
+            skip, partial_death = frozenset(), False
+        index = base + len(complete)
+        if partial:  # prompts and other partial markers, and deaths, on the incomplete line
+            found = self.profile.parse_partial(partial, partial_time or 0.0, skip)
+            events.extend((index, e) for e in found)
+            skip = skip | {e.kind for e in found}
+            if not partial_death:
+                pattern = self.profile.death_match(partial)
+                if pattern is not None:
+                    deaths.append(_Death(index, pattern.pattern, partial, now))
+                    partial_death = True
         with self._cond:
-            if received:
-                self._chunks += 1
-                if self._first_byte is None:
-                    self._first_byte = now - self.log.t0
-                self._last_byte = now
-            self._lines.extend(complete)
+            self._chunks += 1
+            if self._first_byte is None:
+                self._first_byte = now - self.log.t0
+            self._last_byte = now
+            self._hang = None  # it printed: not hung (any more)
+            self._append_lines(complete)
             self._partial, self._partial_time = partial, partial_time
-            for index, event in events:
+            self._partial_kinds, self._partial_death = skip, partial_death
+            for line_index, event in events:
+                # Other events of the prompt's own line do not end it: a prompt seen on the
+                # unfinished line is followed, once the line ends, by the line's other events.
+                if event.kind == PROMPT:
+                    self._at_prompt, self._prompt_line = True, line_index
+                    self._prompt, self._prompt_at = event, now
+                    self._input_since_prompt = False
+                elif line_index != self._prompt_line:
+                    self._at_prompt = False
+            for line_index, event in events:
                 self._events.append(event)
-                self._event_lines.append(index)
+                self._event_lines.append(line_index)
+            if finished_death is not None and self._deaths and self._deaths[-1].index == base:
+                self._deaths[-1].line = finished_death  # seen unfinished, now whole
             self._deaths.extend(deaths)
             self._cond.notify_all()
 
+    def _append_lines(self, complete: list[Line]) -> None:
+        """Add lines to the window, keep the head, drop the oldest beyond the bound."""
+        if len(self._head) < HEAD_LINES:
+            self._head.extend(complete[: HEAD_LINES - len(self._head)])
+        self._lines.extend(complete)
+        self._count += len(complete)
+        self._window_chars += sum(len(line.text) + 1 for line in complete)
+        if self._window_chars > WINDOW_CHARS:
+            drop, freed = 0, 0
+            target = self._window_chars - WINDOW_CHARS // 2  # drop in batches
+            while drop < len(self._lines) - 1 and freed < target:
+                freed += len(self._lines[drop].text) + 1
+                drop += 1
+            del self._lines[:drop]
+            self._base += drop
+            self._window_chars -= freed
+
     def _finish(self, reason: str) -> None:
+        """End of stream: a cut last line stays incomplete (it is not parsed as complete)."""
         try:
             tail = self.log.finish()
         except ValueError:  # log already closed
             tail = ""
-        now = time.monotonic()
-        rest = self._partial + tail
-        started = now - self.log.t0 if self._partial_time is None else self._partial_time
-        complete = [Line(rest, started)] if rest else []
-        self._publish(complete, "", None, now, received=False)
         with self._cond:
+            if tail:
+                self._partial += tail
             self._eof = reason
             self._cond.notify_all()
 

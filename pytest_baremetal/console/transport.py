@@ -27,6 +27,31 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
+class BytesTransport:
+    """Bytes already in memory (a recording, a benchmark's input): handed out ``chunk``
+    bytes at a time, then end of stream."""
+
+    def __init__(self, data: bytes, chunk: int = 65536, end: str = "end of the recording"
+                 ) -> None:
+        self._data = memoryview(data)
+        self._chunk = chunk
+        self._end = end
+        self._pos = 0
+
+    def read(self, max_bytes: int, timeout: float) -> bytes:
+        if self._pos >= len(self._data):
+            raise ConsoleClosed(self._end)
+        chunk = bytes(self._data[self._pos : self._pos + min(max_bytes, self._chunk)])
+        self._pos += len(chunk)
+        return chunk
+
+    def write(self, data: bytes) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 class SocketTransport:
     """A connected stream socket (unix or TCP), e.g. a QEMU serial chardev."""
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .baseline import DEFAULT_POLICY, parse_policy, select_baseline
+from .baseline import DEFAULT_POLICY, parse_policy
+from .changepoints import find_changes
 from .context import PERF_METRICS, Sample
 from .errors import HistoryError
 from .plot import baseline_band, trend_plot
@@ -23,7 +24,10 @@ from .store import HistoryStore, RunRecord, open_store
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``history`` command's options."""
-    parser.add_argument("--board", required=True, help="board name, as in boards/")
+    parser.add_argument("--board", default=None,
+                        help="board name, as in boards/ (every board with --changes)")
+    parser.add_argument("--changes", action="store_true",
+                        help="list the change points of each (board, context, metric) series")
     parser.add_argument(
         "--store",
         default=None,
@@ -102,12 +106,15 @@ def report(store: HistoryStore, args: argparse.Namespace) -> str:
         or (newest.context.session and r.context.session == newest.context.session)
     ]
     out.append(f"\nlatest run(s) {', '.join(str(r.id) for r in session)} against {policy}:")
-    out += ["  " + v.describe() for v in evaluate(store, [r.id for r in session], policy)]
+    verdicts = evaluate(store, [r.id for r in session], policy)
+    out += ["  " + v.describe() for v in verdicts]
     if args.plot is not None:
-        choice = select_baseline(store, newest.key, policy, exclude=session)
-        base = store.samples([r.id for r in choice.runs], args.metric)
-        values = [s.value for group in base.values() for s in group]
+        verdict = next((v for v in verdicts if v.metric == args.metric), None)
+        values = verdict.baseline_values if verdict is not None else []
         band = baseline_band(values, DecisionParams().min_effect, str(policy)) if values else None
+        changes = [(c.after.context.started_at, f"{c.step_pct:+.1f}%")
+                   for c in find_changes(store, (args.metric,), args.board)
+                   if c.key == newest.key]
         path = trend_plot(
             runs,
             samples,
@@ -115,9 +122,23 @@ def report(store: HistoryStore, args: argparse.Namespace) -> str:
             args.plot,
             band,
             f"{metric_label(args.metric)} on {args.board}",
+            changes,
         )
         out.append(f"\ntrend plot written to {path}")
     return "\n".join(out)
+
+
+def changes_report(store: HistoryStore, board: str | None) -> str:
+    """Every change point of the perf metrics, per series, oldest first."""
+    found = find_changes(store, PERF_METRICS, board)
+    where = f"board {board}" if board else "every board"
+    if not found:
+        return f"no change points in the history of {where} in {store.location}"
+    lines = [f"change points of {where} in {store.location}:"]
+    for change in sorted(found, key=lambda c: (c.key.board, c.metric,
+                                               c.after.context.started_at)):
+        lines.append("  " + change.describe())
+    return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -125,7 +146,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         store = open_store(args.store)
         try:
-            print(report(store, args))
+            if args.changes:
+                print(changes_report(store, args.board))
+            elif args.board is None:
+                raise HistoryError("--board is needed (or --changes for every board)")
+            else:
+                print(report(store, args))
         finally:
             store.close()
     except HistoryError as exc:

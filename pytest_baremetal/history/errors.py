@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from pytest_baremetal.errors import BaremetalError
+from pytest_baremetal.errors import LAB, BaremetalError
 
 
 class HistoryError(BaremetalError):
     """A history store that cannot be opened, read or written; the message says which."""
+
+    category = LAB

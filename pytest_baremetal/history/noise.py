@@ -9,7 +9,6 @@ coefficients of variation. :func:`estimate_noise` fits the model to measured gro
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -87,10 +86,54 @@ def detection_rate(
     return flagged / trials
 
 
-def detection_table(
-    model: NoiseModel,
-    slowdowns: Sequence[float],
-    **kwargs: object,
-) -> dict[float, float]:
-    """:func:`detection_rate` for each slowdown (0 gives the false-alarm rate)."""
-    return {s: detection_rate(model, s, **kwargs) for s in slowdowns}  # type: ignore[arg-type]
+SERIES_LENGTH = 30
+"""Nights in a simulated series (a month of nightlies)."""
+
+
+def simulate_series(
+    rng: np.random.Generator,
+    kind: str,
+    noise_cv: float,
+    length: int = SERIES_LENGTH,
+    mean: float = 118.0,
+    edge: int = 3,
+) -> tuple[list[float], tuple[int, int] | None]:
+    """One per-night tok/s series and where its change is (first and last index of the
+    changed region), or None for ``kind="flat"``.
+
+    ``kind``: ``flat``; ``step:P`` (a P% slowdown from a random night, at least ``edge``
+    nights from either end); ``drift:P:N`` (P% slower each night for the last N nights).
+    """
+    values = mean * np.exp(rng.normal(0.0, _sigma(noise_cv), length))
+    name, _, rest = kind.partition(":")
+    if name == "flat":
+        return [float(v) for v in values], None
+    if name == "step":
+        at = int(rng.integers(edge, length - edge + 1))
+        values[at:] /= 1.0 + float(rest) / 100.0
+        return [float(v) for v in values], (at, at)
+    if name == "drift":
+        pct, _, nights = rest.partition(":")
+        n = int(nights)
+        values[-n:] *= np.cumprod(np.full(n, 1.0 - float(pct) / 100.0))
+        return [float(v) for v in values], (length - n, length - 1)
+    raise ValueError(f"unknown series kind {kind!r}: flat, step:P or drift:P:N")
+
+
+def changepoint_rate(kind: str, noise_cv: float, trials: int, seed: int = 1,
+                     length: int = SERIES_LENGTH) -> float:
+    """Share of ``trials`` simulated series in which E-divisive finds the change (a change
+    point at most one night from the changed region); for ``flat``, the share with any
+    change point at all (false change points)."""
+    from .changepoints import e_divisive
+
+    rng = np.random.default_rng(seed)
+    hits = 0
+    for _ in range(trials):
+        values, where = simulate_series(rng, kind, noise_cv, length)
+        found = [i for i, _ in e_divisive(values)]
+        if where is None:
+            hits += bool(found)
+        else:
+            hits += any(where[0] - 1 <= i <= where[1] + 1 for i in found)
+    return hits / trials

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +56,11 @@ def trend_plot(
     out: Path,
     band: Band | None = None,
     title: str = "",
+    changes: Sequence[tuple[datetime, str]] = (),
 ) -> Path:
-    """Write a PNG of ``metric`` for ``runs`` (any order) to ``out`` and return its path."""
+    """Write a PNG of ``metric`` for ``runs`` (any order) to ``out`` and return its path.
+
+    ``changes`` are change points (the first run after, a label) drawn as vertical lines."""
     fig = _figure()
     ax = fig.subplots()
     ordered = sorted(runs, key=lambda r: (r.context.started_at, r.id))
@@ -93,6 +96,12 @@ def trend_plot(
     if band is not None:
         ax.axhspan(band.low, band.high, color="tab:green", alpha=0.15, label=band.label)
         ax.axhline(band.median, color="tab:green", linestyle="--", linewidth=1)
+    for n, (when, text) in enumerate(changes):
+        ax.axvline(when, color="tab:orange", linestyle=":", linewidth=1.5,
+                   label="change point" if n == 0 else None)
+        ax.annotate(text, (when, 1.0), xycoords=("data", "axes fraction"),
+                    textcoords="offset points", xytext=(3, -12), fontsize=8,
+                    color="tab:orange")
     times = [x for xs, _ in medians.values() for x in xs]
     if min(times) == max(times):  # one run: a year-wide default axis says nothing
         ax.set_xlim(min(times) - timedelta(hours=1), max(times) + timedelta(hours=1))

@@ -36,9 +36,17 @@ def evaluate(
     policy: BaselinePolicy | str,
     metrics: Sequence[str] = PERF_METRICS,
     params: DecisionParams | None = None,
+    *,
+    tracked: bool = True,
+    units: Mapping[str, str] | None = None,
 ) -> list[Verdict]:
     """One verdict per metric (and per context, when the runs span several) for these runs
-    against the baseline that ``policy`` selects from the rest of the history."""
+    against the baseline that ``policy`` selects from the rest of the history.
+
+    Each verdict carries its :class:`BaselineChoice` and the samples of both sides: the
+    trend chart, the CLI and the report reuse them. ``tracked=False`` (a board's
+    ``perf: {track: false}``) judges as usual but never fails; ``units`` come from the
+    guest's profile."""
     chosen_policy = parse_policy(policy) if isinstance(policy, str) else policy
     current = store.runs(ids=run_ids)
     by_key: dict[object, list[RunRecord]] = {}
@@ -54,7 +62,11 @@ def evaluate(
             if not cur:
                 continue
             base = _groups(base_samples, metric)
-            verdict = compare(metric, cur, base, params, choice.label)
+            verdict = replace(
+                compare(metric, cur, base, params, choice.label),
+                baseline=choice, tracked=tracked, unit=(units or {}).get(metric, ""),
+                run_ids=tuple(r.id for r in runs),
+            )
             if choice.status:
                 verdict = _unjudged(verdict, choice.status, choice.reason)
             elif not base:

@@ -20,32 +20,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
-STATUSES = ("regression", "improvement", "no_change", "no_baseline", "incomparable")
+from pytest_baremetal.perf_settings import DecisionParams as DecisionParams
+
+if TYPE_CHECKING:
+    from .baseline import BaselineChoice
+
+STATUSES = ("regression", "improvement", "no_change", "inconclusive", "no_baseline",
+            "incomparable")
 Groups = Sequence[Sequence[float]]
 FloatArray = npt.NDArray[np.float64]
-
-
-@dataclass(frozen=True)
-class DecisionParams:
-    """How strict the decision is; defaults suit a 3-boot x 5-repeat nightly.
-
-    A baseline needs ``min_boots`` boots: fewer cannot show the boot-to-boot noise, and
-    TCG on a shared host swings by tens of percent between boots. A current side with fewer
-    boots has each boot's level jittered by the baseline's boot-to-boot CV (at least
-    ``boot_cv_prior``, a log-normal CV).
-    """
-
-    min_effect: float = 0.03
-    confidence: float = 0.95
-    boot_cv_prior: float = 0.01
-    min_boots: int = 3
-    n_boot: int = 2000
-    seed: int = 20240611
 
 
 @dataclass(frozen=True)
@@ -55,8 +44,15 @@ class MannWhitney:
     exact: bool
 
 
-def metric_label(metric: str) -> str:
-    """``decode_tok_s`` -> ``decode tok/s``; ``download_mb_s`` -> ``download MB/s``."""
+def metric_label(metric: str, unit: str = "") -> str:
+    """``decode_tok_s`` -> ``decode tok/s``; ``download_mb_s`` -> ``download MB/s``.
+
+    With ``unit`` (from the profile), ``x_tok_s`` + ``tok/s`` -> ``x tok/s`` and
+    ``setup_ms`` + ``ms`` -> ``setup ms``; other names get the unit appended."""
+    if unit:
+        stem = unit.lower().replace("/", "_")
+        name = metric[: -len(stem) - 1] if metric.lower().endswith("_" + stem) else metric
+        return f"{name.replace('_', ' ')} {unit}"
     for suffix, unit in (("_tok_s", "tok/s"), ("_mb_s", "MB/s"), ("_ms", "ms"), ("_ns", "ns")):
         if metric.endswith(suffix):
             return f"{metric[: -len(suffix)].replace('_', ' ')} {unit}"
@@ -191,9 +187,52 @@ def _fmt(value: float) -> str:
     return f"{value:.0f}" if size >= 1000 else f"{value:.1f}" if size >= 10 else f"{value:.3g}"
 
 
+def _z(p: float) -> float:
+    """The standard normal quantile of ``p`` (bisection on erfc; no scipy)."""
+    low, high = -10.0, 10.0
+    for _ in range(80):
+        mid = (low + high) / 2.0
+        if 0.5 * math.erfc(-mid / math.sqrt(2.0)) < p:
+            low = mid
+        else:
+            high = mid
+    return (low + high) / 2.0
+
+
+def min_detectable_pct(
+    ci_ratio: tuple[float, float], n_current: int, n_baseline: int, params: DecisionParams
+) -> float:
+    """The smallest change (percent) this comparison finds with probability ``params.power``.
+
+    The standard error of the log ratio is read off the bootstrap interval (which carries
+    both the repeat and the boot-to-boot noise); the change must clear the interval with
+    the power's margin: ``(z_conf + z_power) * se``. Infinite when the rank test cannot
+    reach significance at all with these sample sizes.
+    """
+    alpha = 1.0 - params.confidence
+    if 2.0 / math.comb(n_current + n_baseline, n_current) >= alpha:
+        return math.inf
+    z_conf = _z(1.0 - alpha / 2.0)
+    se = (math.log(ci_ratio[1]) - math.log(ci_ratio[0])) / (2.0 * z_conf)
+    return math.expm1((z_conf + _z(params.power)) * se) * 100.0
+
+
+def noise_cv(groups: Groups) -> float:
+    """The total coefficient of variation of all samples (repeats and boots together)."""
+    values = np.asarray([v for g in groups for v in g], dtype=np.float64)
+    if len(values) < 2 or values.mean() <= 0:
+        return 0.0
+    return float(values.std(ddof=1) / values.mean())
+
+
 @dataclass(frozen=True)
 class Verdict:
-    """The outcome of comparing one metric with its baseline, able to explain itself."""
+    """The outcome of comparing one metric with its baseline, able to explain itself.
+
+    ``mde_pct`` is the minimum detectable change (power figure); ``noise_cv_pct`` the
+    baseline's noise. :func:`session.evaluate` fills ``baseline`` (the runs chosen) and the
+    samples on both sides, so charts and reports reuse them instead of choosing again.
+    """
 
     metric: str
     status: str
@@ -210,18 +249,43 @@ class Verdict:
     confidence: float = 0.95
     baseline_label: str = ""
     reason: str = ""
+    mde_pct: float | None = None
+    noise_cv_pct: float | None = None
+    power: float = 0.80
+    unit: str = ""
+    tracked: bool = True
+    baseline: BaselineChoice | None = field(default=None, compare=False, repr=False)
+    current_samples: tuple[tuple[float, ...], ...] = field(default=(), repr=False)
+    baseline_samples: tuple[tuple[float, ...], ...] = field(default=(), repr=False)
+    run_ids: tuple[int, ...] = ()
 
     @property
     def failed(self) -> bool:
-        return self.status == "regression"
+        return self.tracked and self.status == "regression"
+
+    @property
+    def baseline_values(self) -> list[float]:
+        return [v for g in self.baseline_samples for v in g]
+
+    def power_text(self) -> str:
+        """``detects changes of 4.1% or more at 80% power; noise CV 1.2%``."""
+        if self.mde_pct is None:
+            return ""
+        cv = f"; noise CV {self.noise_cv_pct:.1f}%" if self.noise_cv_pct is not None else ""
+        if math.isinf(self.mde_pct):
+            return f"too few samples to detect any change{cv}"
+        return f"detects changes of {self.mde_pct:.1f}% or more at {self.power:.0%} power{cv}"
 
     def describe(self) -> str:
-        """One line, e.g. ``decode tok/s 28.1 vs 29.4 (-4.4%, 95% CI -6.0..-2.9%): regression``."""
-        label = metric_label(self.metric)
+        """One line, e.g. ``decode tok/s 28.1 vs 29.4 (-4.4%, 95% CI -6.0..-2.9%): regression
+        (detects changes of 1.2% or more ...)``."""
+        label = metric_label(self.metric, self.unit)
         cur = "-" if self.current_median is None else _fmt(self.current_median)
+        untracked = "" if self.tracked else " [board not tracked: recorded, never fails]"
         if self.status in ("no_baseline", "incomparable"):
             word = self.status.replace("_", " ")
-            return f"{label} {cur}: {word}" + (f" ({self.reason})" if self.reason else "")
+            return (f"{label} {cur}: {word}" + (f" ({self.reason})" if self.reason else "")
+                    + untracked)
         assert self.baseline_median is not None and self.change_pct is not None
         assert self.ci_pct is not None
         low, high = self.ci_pct
@@ -230,7 +294,10 @@ class Verdict:
             f"{self.confidence * 100:.0f}% CI {low:.1f}..{high:.1f}%): "
             f"{self.status.replace('_', ' ')}"
         )
-        return head + (f" ({self.reason})" if self.reason else "")
+        details = [d for d in (self.reason, self.power_text()) if d]
+        if self.status == "inconclusive":
+            details = [self.reason]
+        return head + (f" ({'; '.join(details)})" if details else "") + untracked
 
     def explain(self) -> str:
         """``describe()`` plus what was compared and how."""
@@ -247,6 +314,8 @@ class Verdict:
                 f"  method: ratio of medians, hierarchical bootstrap CI, Mann-Whitney "
                 f"p={self.p_value:.3g}, minimum effect {self.min_effect_pct:.1f}%"
             )
+        if self.mde_pct is not None:
+            lines.append(f"  power: {self.power_text()}")
         return "\n".join(lines)
 
 
@@ -257,7 +326,12 @@ def compare(
     params: DecisionParams | None = None,
     baseline_label: str = "",
 ) -> Verdict:
-    """Decide whether ``current`` (samples grouped by boot) regressed against ``baseline``."""
+    """Decide whether ``current`` (samples grouped by boot) regressed against ``baseline``.
+
+    A change that is not significant reads "no change" only when the comparison could
+    have seen a change of the minimum effect (its minimum detectable change is at most
+    that); otherwise it reads "inconclusive" and says which changes the noise hides.
+    """
     params = params or DecisionParams()
     cur = [float(v) for g in current for v in g]
     base = [float(v) for g in baseline for v in g]
@@ -269,11 +343,14 @@ def compare(
         current_median=float(np.median(cur)),
         min_effect_pct=params.min_effect * 100.0,
         confidence=params.confidence,
+        power=params.power,
         baseline_label=baseline_label,
         n_current=len(cur),
         n_baseline=len(base),
         boots_current=sum(1 for g in current if len(g)),
         boots_baseline=sum(1 for g in baseline if len(g)),
+        current_samples=tuple(tuple(float(v) for v in g) for g in current if len(g)),
+        baseline_samples=tuple(tuple(float(v) for v in g) for g in baseline if len(g)),
     )
     if not base:
         return verdict
@@ -287,14 +364,21 @@ def compare(
     change = float(np.median(cur)) / base_median - 1.0
     low, high = ratio_interval(current, baseline, params)
     p = mann_whitney(cur, base).p_value
+    mde = min_detectable_pct((low, high), len(cur), len(base), params)
+    cv = noise_cv(baseline) * 100.0
     significant = (low > 1.0 or high < 1.0) and p < 1.0 - params.confidence
     if significant and abs(change) >= params.min_effect:
         worse = (change < 0) == higher_is_better(metric)
         status, reason = ("regression" if worse else "improvement"), ""
-    elif not significant:
+    elif significant:
+        status, reason = "no_change", f"below the {params.min_effect * 100:.1f}% minimum effect"
+    elif mde <= params.min_effect * 100.0:
         status, reason = "no_change", f"not significant, p={p:.2g}"
     else:
-        status, reason = "no_change", f"below the {params.min_effect * 100:.1f}% minimum effect"
+        hidden = "any change" if math.isinf(mde) else f"changes under {mde:.1f}%"
+        status = "inconclusive"
+        reason = (f"this board's noise (CV {cv:.1f}%) hides {hidden}; not significant, "
+                  f"p={p:.2g}")
     return replace(
         verdict,
         status=status,
@@ -303,4 +387,6 @@ def compare(
         ci_pct=((low - 1.0) * 100.0, (high - 1.0) * 100.0),
         p_value=p,
         reason=reason,
+        mde_pct=mde,
+        noise_cv_pct=cv,
     )

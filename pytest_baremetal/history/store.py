@@ -9,6 +9,7 @@ one file at once; PostgreSQL serialises schema creation with an advisory lock.
 from __future__ import annotations
 
 import contextlib
+import math
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -175,6 +176,11 @@ class _SqlStore:
 
     def _insert_samples(self, cur: _Cursor, run_id: int, samples: Sequence[Sample]) -> None:
         for s in samples:
+            if not math.isfinite(float(s.value)):
+                raise HistoryError(
+                    f"history store {self.location}: sample {s.metric} #{s.repeat} = "
+                    f"{s.value!r} is not a finite number; nothing of this write was stored "
+                    "(the guest printed a value that is not a measurement)")
             self._run(
                 cur,
                 "INSERT INTO samples (run_id, metric, value, repeat_index) VALUES (?, ?, ?, ?)",
@@ -333,24 +339,44 @@ class SqliteStore(_SqlStore):
             self._conn.execute("PRAGMA foreign_keys = ON")
             with self._transaction() as cur:
                 self._create_schema(cur, "INTEGER PRIMARY KEY AUTOINCREMENT")
+                self._check_tables(cur)
+                # a real write now: a read-only file or folder fails here, not mid-run
+                cur.execute("PRAGMA user_version = 1")
         except sqlite3.DatabaseError as exc:
-            raise HistoryError(f"cannot open history store {self.path}: {exc}") from exc
+            self._conn.close()
+            raise _sqlite_error(self.path, "cannot open", exc) from None
+        except HistoryError:
+            self._conn.close()
+            raise
+
+    def _check_tables(self, cur: _Cursor) -> None:
+        cur.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        missing = sorted({"runs", "samples"} - {row[0] for row in cur.fetchall()})
+        if missing:
+            raise HistoryError(
+                f"history store {self.path} has no table {', '.join(missing)} (dropped, or "
+                "not a pytest-baremetal history): move the file away to start a new "
+                "history, or point --bm-history at the right file")
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[_Cursor]:
-        with self._lock:
-            cur = self._conn.cursor()
-            cur.execute("BEGIN IMMEDIATE")
-            try:
-                yield cur
-            except BaseException:
-                if self._conn.in_transaction:
-                    cur.execute("ROLLBACK")
-                raise
-            else:
-                cur.execute("COMMIT")
-            finally:
-                cur.close()
+        try:
+            with self._lock:
+                cur = self._conn.cursor()
+                cur.execute("BEGIN IMMEDIATE")
+                try:
+                    yield cur
+                except BaseException:
+                    if self._conn.in_transaction:
+                        with contextlib.suppress(sqlite3.Error):
+                            cur.execute("ROLLBACK")
+                    raise
+                else:
+                    cur.execute("COMMIT")
+                finally:
+                    cur.close()
+        except sqlite3.DatabaseError as exc:  # found after opening: damage, a dropped table
+            raise _sqlite_error(self.path, "cannot use", exc) from None
 
     def _insert_run(self, cur: _Cursor, c: RunContext, status: str) -> int:
         self._run(cur, _INSERT_RUN, _run_values(c, status))
@@ -397,6 +423,26 @@ class PostgresStore(_SqlStore):
 
     def close(self) -> None:
         self._conn.close()
+
+
+def _sqlite_error(path: Path, doing: str, exc: sqlite3.DatabaseError) -> HistoryError:
+    """A HistoryError naming the file, what sqlite said, and what to do about it."""
+    text = str(exc)
+    lowered = text.lower()
+    if "readonly" in lowered or "read-only" in lowered or "unable to open" in lowered:
+        fix = (f"make {path} and its folder writable (SQLite writes {path.name}-wal beside "
+               "it), or point --bm-history at another file")
+    elif "malformed" in lowered or "not a database" in lowered or "corrupt" in lowered:
+        fix = (f"the file is damaged: move it away to start a new history (`sqlite3 {path} "
+               ".recover` may save its runs), or restore a backup")
+    elif "no such table" in lowered or "no such column" in lowered:
+        fix = ("a table is missing (dropped, or not a pytest-baremetal history): move the "
+               "file away to start a new history")
+    elif "locked" in lowered or "busy" in lowered:
+        fix = "another process held the file longer than the busy timeout: try again"
+    else:
+        fix = "check the file, or point --bm-history at another one"
+    return HistoryError(f"{doing} history store {path}: {text}; {fix}")
 
 
 def _redact(url: str) -> str:

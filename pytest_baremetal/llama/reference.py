@@ -185,7 +185,7 @@ def generate(transformer: Model, prompt_ids: Sequence[int], steps: int,
              sampler: Sampler) -> list[int]:
     """The guest's generation loop: the generated ids, prompt excluded, BOS/EOS not included.
 
-    Uses `sampler` as it is: make a fresh one (or `reseed()`) per repeat, as the guest does."""
+    Uses `sampler` as it is: make a fresh one per repeat, as the guest does."""
     logits = prefill(transformer, prompt_ids)
     limit = max_new_tokens(transformer.config, len(prompt_ids), steps)
     out: list[int] = []

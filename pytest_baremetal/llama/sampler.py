@@ -123,9 +123,6 @@ class Sampler:
     def uses_topp(self) -> bool:
         return 0.0 < self.topp < 1.0
 
-    def reseed(self) -> None:
-        self.rng = Rng(self.seed)
-
     def probabilities(self, logits: npt.ArrayLike) -> FloatArray:
         """The distribution sampled from: softmax(logits / temperature), or T=1 when greedy."""
         return softmax(logits, 1.0 if self.greedy else self.temperature)

@@ -5,7 +5,6 @@ from pytest_baremetal.markers.events import (
     EventParser,
     Generation,
     generations,
-    generations_from,
 )
 from pytest_baremetal.markers.profile import (
     EventSpec,
@@ -23,7 +22,6 @@ __all__ = [
     "Generation",
     "Profile",
     "generations",
-    "generations_from",
     "load_profile",
     "profile_from_dict",
     "reference_profile",

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import re
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from pytest_baremetal.markers.profile import Profile
@@ -18,7 +20,7 @@ ABSENT = "-"  # a value of "-" means "not applicable": None for every type but s
 
 _TRUE = frozenset({"1", "true", "yes", "on", "ok"})
 _FALSE = frozenset({"0", "false", "no", "off"})
-_KV = re.compile(r'(?<!\S)([A-Za-z0-9_][A-Za-z0-9_.-]*)=("(?:[^"\\]|\\.)*(?:"|$)|[^\s"]*)')
+_KV = re.compile(r'(?<!\S)([A-Za-z0-9_][A-Za-z0-9_./-]*)=("(?:[^"\\]|\\.)*(?:"|$)|[^\s"]*)')
 _ESCAPE = re.compile(r'\\(["\\])')
 
 
@@ -31,13 +33,21 @@ def _to_bool(raw: str) -> bool:
     raise ValueError(f"not a boolean: {raw!r}")
 
 
+def _to_float(raw: str) -> float:
+    """A finite float; ``inf`` and NaN mean "not measured" (a 1-second clock, a zero time)."""
+    value = float(raw)
+    if not math.isfinite(value):
+        raise ValueError(f"not a finite number: {raw!r}")
+    return value
+
+
 def _to_ints(raw: str) -> list[int]:
     return [int(part) for part in raw.split(",") if part.strip()]
 
 
 CONVERTERS: Mapping[str, Callable[[str], object]] = {
     "int": lambda raw: int(raw, 10),
-    "float": float,
+    "float": _to_float,
     "bool": _to_bool,
     "str": str,
     "hex": lambda raw: int(raw, 16),
@@ -63,10 +73,11 @@ def unquote(value: str) -> str:
 
 def parse_kv(line: str) -> dict[str, str]:
     """Every ``key=value`` of a line; values may be double-quoted with ``\\"`` and ``\\\\``."""
-    return {m.group(1): unquote(m.group(2)) for m in _KV.finditer(line)}
+    # keys are interned: thousands of events share one copy of each name
+    return {sys.intern(m.group(1)): unquote(m.group(2)) for m in _KV.finditer(line)}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Event:
     """One marker line, parsed: typed ``fields``, their ``raw_fields`` strings, and units.
 
@@ -97,8 +108,10 @@ class Event:
 class EventParser:
     """Feeds complete lines through a profile; captures generated text between begin and end.
 
-    Lines between a ``gen_begin`` and a ``gen_end`` event that produce no event are the
-    generated text; it is joined with ``\\n`` and stored as ``fields["text"]`` of the
+    Lines between a ``gen_begin`` and a ``gen_end`` event that produce no event, and that the
+    profile does not drop (``generation.drop``), are the generated text. A ``text`` group
+    captured by the begin pattern (``'^AI: (?P<text>.*)'``) is its first line. The text is
+    joined with ``\\n``, without trailing blank lines, and stored as ``fields["text"]`` of the
     ``gen_end`` event. Lines that do produce events (an ``[error]`` mid-generation) stay
     events.
     """
@@ -107,16 +120,21 @@ class EventParser:
         self.profile = profile
         self._text: list[str] | None = None
 
-    def feed(self, line: str, time: float = 0.0) -> list[Event]:
-        events = self.profile.parse(line, time)
-        if self._text is not None and not events:
-            self._text.append(line)
+    def feed(self, line: str, time: float = 0.0, skip: frozenset[str] = frozenset(),
+             ) -> list[Event]:
+        """The events of one complete line; ``skip``: kinds already matched on it while it
+        was incomplete (they are not reported twice, and the line is not text)."""
+        events = self.profile.parse(line, time, skip)
+        if self._text is not None and not events and not skip:
+            if not self.profile.dropped_from_answer(line):
+                self._text.append(line)
             return events
         for i, event in enumerate(events):
             if event.kind == GEN_BEGIN:
-                self._text = []
+                first = event.fields.get("text")
+                self._text = [first] if isinstance(first, str) and first else []
             elif event.kind == GEN_END:
-                text = "\n".join(self._text or [])
+                text = "\n".join(self._text or []).rstrip("\n")
                 self._text = None
                 events[i] = Event(
                     event.kind,
@@ -172,8 +190,3 @@ def generations(events: Iterable[Event]) -> list[Generation]:
                 else:
                     done[-1] = replace(done[-1], prompt_ids=ids)
     return done
-
-
-def generations_from(events: Iterable[Event], lines: Iterable[Any] = ()) -> list[Generation]:
-    """Same as :func:`generations`; ``lines`` is unused (the text travels in ``gen_end``)."""
-    return generations(events)

@@ -1,12 +1,18 @@
 """Marker profiles: a guest's console vocabulary (YAML) compiled into typed event parsers.
 
-See docs/internals.md ("Marker profile contract"). ``config: {file, keys}`` names the
+See README "Testing your own build: a marker profile". ``config: {file, keys}`` names the
 guest's configuration file and its keys (None/empty: the guest takes none). Besides
-``events``, three sections
-define events of fixed kinds: ``done`` (kind ``done``), ``loader`` (kind ``loader``: the
-firmware reached the boot loader) and ``generation`` (``begin``/``end``/``ids``/
-``prompt_ids`` -> kinds ``gen_begin``/``gen_end``/``gen_ids``/``gen_prompt_ids``). Each
-value there is a regex string or an event mapping like those under ``events``.
+``events``, these sections define events of fixed kinds: ``done`` (kind ``done``), ``loader``
+(kind ``loader``: the firmware reached the boot loader), ``generation`` (``begin``/``end``/
+``ids``/``prompt_ids`` -> kinds ``gen_begin``/``gen_end``/``gen_ids``/``gen_prompt_ids``, and
+``drop``: lines kept out of the generated text) and ``interaction.prompt`` (kind ``prompt``,
+matched on the incomplete last line too). Each value there is a regex string or an event
+mapping like those under ``events``.
+
+An event mapping may turn what the build prints into what the suites read: ``rename``
+(printed name -> field name, or a list of names to copy one value into several fields),
+``map`` (per field, printed value -> value), ``constants`` and ``defaults`` (per field), and
+``partial: true`` to match the line before its end arrives (prompts).
 """
 
 from __future__ import annotations
@@ -14,10 +20,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
-import yaml
-
+from pytest_baremetal import safe_yaml
+from pytest_baremetal import validate as v
 from pytest_baremetal.errors import ConfigError
 from pytest_baremetal.markers.events import (
     GEN_BEGIN,
@@ -29,14 +37,24 @@ from pytest_baremetal.markers.events import (
     convert,
     parse_kv,
 )
+from pytest_baremetal.markers.patterns import Pattern, compile_pattern
 
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "profiles"
 _TOP_KEYS = (
-    "name", "description", "config", "events", "death", "done", "loader", "generation"
+    "name", "description", "config", "interaction", "events", "death", "done", "loader",
+    "generation", "reference",
 )  # fmt: skip
+_ENCODERS = ("bpe", "greedy")  # reference.encoder: how the build encodes prompts
 _CONFIG_KEYS = ("file", "keys")
-_EVENT_KEYS = ("pattern", "patterns", "fields", "units", "kv", "description")
+_EVENT_KEYS = ("pattern", "patterns", "fields", "units", "kv", "description", "partial",
+               "rename", "map", "constants", "defaults")
+_INTERACTION_KEYS = ("mode", "prompt", "input_end", "quit", "repl_when")
+_MODES = ("script", "repl")
+PROMPT = "prompt"
 _GENERATION = {"begin": GEN_BEGIN, "end": GEN_END, "ids": GEN_IDS, "prompt_ids": GEN_PROMPT_IDS}
+_GENERATION_KEYS = (*_GENERATION, "drop")
+#: fields every event of a kind carries without the profile naming them
+_IMPLIED_FIELDS = {GEN_END: ("text",)}
 _GENERATION_TYPES = {
     "end": {"tokens": "int"},
     "ids": {"ids": "ints"},
@@ -47,13 +65,27 @@ _KIND = re.compile(r"[a-z][a-z0-9_]*")
 
 @dataclass(frozen=True)
 class EventSpec:
-    """How one event kind is recognised and typed."""
+    """How one event kind is recognised, renamed, mapped and typed."""
 
     kind: str
-    patterns: tuple[re.Pattern[str], ...]
+    patterns: tuple[Pattern, ...]
     fields: Mapping[str, str] = field(default_factory=dict)
     units: Mapping[str, str] = field(default_factory=dict)
     kv: bool = False
+    partial: bool = False
+    rename: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    value_map: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    constants: Mapping[str, str] = field(default_factory=dict)
+    defaults: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def known_fields(self) -> frozenset[str]:
+        """Every field an event of this kind may carry, as far as the profile says."""
+        groups = {name for p in self.patterns for name in p.groupindex}
+        renamed = {new for old, news in self.rename.items() for new in news}
+        names = (set(self.fields) | groups | renamed | set(self.constants) | set(self.defaults)
+                 | set(_IMPLIED_FIELDS.get(self.kind, ())))
+        return frozenset(names - set(self.rename))
 
     def match(self, line: str, time: float = 0.0) -> Event | None:
         """The event this line is, or None."""
@@ -65,13 +97,45 @@ class EventSpec:
             return None
         raw = parse_kv(line) if self.kv else {}
         raw.update({k: v for k, v in m.groupdict().items() if v is not None})
+        if self.rename:
+            for old, news in self.rename.items():
+                if old in raw:
+                    value = raw.pop(old)
+                    for new in news:
+                        raw[new] = value
+        for name, table in self.value_map.items():
+            if name in raw and raw[name] in table:
+                raw[name] = table[raw[name]]
+        for name, value in self.defaults.items():
+            raw.setdefault(name, value)
+        raw.update(self.constants)
         typed: dict[str, object] = {}
         for name, value in raw.items():
             try:
                 typed[name] = convert(self.fields.get(name, "str"), value)
             except ValueError:
                 typed[name] = None  # the raw string stays in raw_fields
-        return Event(self.kind, typed, line, time, dict(self.units), raw)
+        return Event(self.kind, typed, line, time, self.units, raw)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Interaction:
+    """How the build is driven: ``script`` runs and says done; ``repl`` waits at a prompt.
+
+    ``repl_when`` holds guest-configuration values that make a script build interactive
+    (the reference guest's ``mode: repl``). ``input_end`` ends every line sent.
+    """
+
+    mode: Literal["script", "repl"] = "script"
+    input_end: str = "\r"
+    quit: str | None = None
+    repl_when: Mapping[str, str] = field(default_factory=dict)
+
+    def is_repl(self, config: Mapping[str, object]) -> bool:
+        if self.mode == "repl":
+            return True
+        return bool(self.repl_when) and all(
+            str(config.get(k)) == v for k, v in self.repl_when.items())
 
 
 @dataclass(frozen=True)
@@ -81,10 +145,15 @@ class Profile:
     name: str
     source: str
     specs: tuple[EventSpec, ...]
-    death: tuple[re.Pattern[str], ...] = ()
+    death: tuple[Pattern, ...] = ()
     description: str = ""
     config_file: str | None = None
     config_keys: tuple[str, ...] = ()
+    interaction: Interaction = field(default_factory=Interaction)
+    #: lines inside a generation that are not part of its text (build diagnostics)
+    answer_drop: tuple[Pattern, ...] = ()
+    #: how the build encodes prompts, for the host reference (``reference: {encoder: ...}``)
+    encoder: str = "bpe"
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -94,19 +163,60 @@ class Profile:
         """Whether this profile defines events of ``kind`` (suites skip what it lacks)."""
         return any(spec.kind == kind for spec in self.specs)
 
+    def provides_field(self, kind: str, name: str) -> bool:
+        """Whether events of ``kind`` carry field ``name`` (declared, captured or set)."""
+        return any(spec.kind == kind and name in spec.known_fields for spec in self.specs)
+
+    @property
+    def partial_specs(self) -> tuple[EventSpec, ...]:
+        """Specs also tried on the incomplete last line (prompts)."""
+        return tuple(spec for spec in self.specs if spec.partial)
+
     def spec(self, kind: str) -> EventSpec:
         for spec in self.specs:
             if spec.kind == kind:
                 return spec
-        raise ConfigError(
-            self.source, f"events.{kind}", "no such event kind", value=kind, allowed=self.kinds
-        )
+        raise ConfigError(self.source, f"events.{kind}",
+                          f"no such event kind{v.suggest(kind, self.kinds)}", value=kind,
+                          allowed=self.kinds)
 
-    def parse(self, line: str, time: float = 0.0) -> list[Event]:
-        """Every event this line is (usually zero or one), in profile order."""
-        return [e for spec in self.specs if (e := spec.match(line, time)) is not None]
+    def parse(self, line: str, time: float = 0.0, skip: frozenset[str] = frozenset()
+              ) -> list[Event]:
+        """Every event this line is (usually zero or one), in profile order; kinds in
+        ``skip`` were already matched on the incomplete line and are not matched again."""
+        width, buckets, rest = self._index
+        candidates = buckets.get(line[:width], rest)
+        return [e for spec in candidates
+                if spec.kind not in skip and (e := spec.match(line, time)) is not None]
 
-    def death_match(self, line: str) -> re.Pattern[str] | None:
+    @cached_property
+    def _index(self) -> tuple[int, dict[str, tuple[EventSpec, ...]], tuple[EventSpec, ...]]:
+        """Specs by the first characters every line they match starts with (most marker
+        patterns are ``^\\[kind\\] ...``), so a line is tried against a few, not all."""
+        starts: list[list[str] | None] = []
+        for spec in self.specs:
+            prefixes = [p.prefix if p.anchored else "" for p in spec.patterns]
+            starts.append(prefixes if all(prefixes) else None)
+        width = min((len(p) for s in starts if s for p in s), default=0)
+        if width == 0:
+            return 0, {}, self.specs
+        rest = tuple(spec for spec, s in zip(self.specs, starts, strict=True) if s is None)
+        keys = {p[:width] for s in starts if s for p in s}
+        buckets = {key: tuple(spec for spec, s in zip(self.specs, starts, strict=True)
+                              if s is None or any(p[:width] == key for p in s))
+                   for key in keys}
+        return width, buckets, rest
+
+    def parse_partial(self, line: str, time: float, skip: frozenset[str]) -> list[Event]:
+        """Events of the partial specs found in an incomplete line (kinds in ``skip`` left)."""
+        return [e for spec in self.specs
+                if spec.partial and spec.kind not in skip
+                and (e := spec.match(line, time)) is not None]
+
+    def dropped_from_answer(self, line: str) -> bool:
+        return any(p.search(line) for p in self.answer_drop)
+
+    def death_match(self, line: str) -> Pattern | None:
         """The first death pattern found in ``line``, or None."""
         for pattern in self.death:
             if pattern.search(line):
@@ -117,14 +227,7 @@ class Profile:
 def load_profile(path: str | Path) -> Profile:
     """Load and validate a profile file."""
     source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(source, "", f"cannot read the profile: {exc.strerror or exc}") from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(source, "", f"invalid YAML: {exc}") from exc
+    data = safe_yaml.load_file(Path(path), "the profile")
     return profile_from_dict(data, source, default_name=Path(path).stem)
 
 
@@ -140,7 +243,7 @@ def resolve_profile(name_or_path: str | Path) -> Profile:
     raise ConfigError(
         "--bm-profile",
         "profile",
-        f"no profile named {str(name_or_path)!r}",
+        f"no profile named {str(name_or_path)!r}{v.suggest(name_or_path, names)}",
         value=name_or_path,
         allowed=names,
     )
@@ -169,9 +272,19 @@ def profile_from_dict(data: object, source: str, default_name: str = "profile") 
     for section in ("done", "loader"):
         if section in top:
             specs.append(_event_spec(section, top[section], source, section, {}))
+    interaction = _interaction(top, source, specs)
+    drop: tuple[Pattern, ...] = ()
     if "generation" in top:
         gen = _mapping(top["generation"], source, "generation")
-        _known_keys(gen, tuple(_GENERATION), source, "generation")
+        _known_keys(gen, _GENERATION_KEYS, source, "generation")
+        raw_drop = gen.get("drop", [])
+        if isinstance(raw_drop, str):
+            raw_drop = [raw_drop]
+        if not isinstance(raw_drop, list):
+            raise ConfigError(source, "generation.drop", "must be a list of regular "
+                              "expressions", value=raw_drop)
+        drop = tuple(compile_pattern(p, source, f"generation.drop[{i}]")
+                     for i, p in enumerate(raw_drop))
         for required in ("begin", "end"):
             if required not in gen:
                 raise ConfigError(source, f"generation.{required}", "missing")
@@ -203,11 +316,53 @@ def profile_from_dict(data: object, source: str, default_name: str = "profile") 
         description=_string(top.get("description", ""), source, "description"),
         config_file=config_file,
         config_keys=tuple(_string(k, source, f"config.keys[{i}]") for i, k in enumerate(keys)),
+        interaction=interaction,
+        answer_drop=drop,
+        encoder=_encoder(top, source),
+    )
+
+
+def _encoder(top: Mapping[str, object], source: str) -> str:
+    section = _mapping(top.get("reference", {}), source, "reference")
+    _known_keys(section, ("encoder",), source, "reference")
+    return v.choice(section.get("encoder", "bpe"), _ENCODERS, _where(source),
+                    "reference.encoder")
+
+
+def _interaction(top: Mapping[str, object], source: str, specs: list[EventSpec]
+                 ) -> Interaction:
+    """The ``interaction`` section; its prompt becomes the partial event kind ``prompt``."""
+    section = _mapping(top.get("interaction", {}), source, "interaction")
+    _known_keys(section, _INTERACTION_KEYS, source, "interaction")
+    mode = v.choice(section.get("mode", "script"), _MODES, _where(source), "interaction.mode")
+    if "prompt" in section:
+        specs.append(_event_spec(PROMPT, section["prompt"], source, "interaction.prompt", {},
+                                 partial=True))
+    elif mode == "repl":
+        raise ConfigError(source, "interaction.prompt", "a repl build needs the pattern of "
+                          "its prompt (e.g. '^You: $'), matched on the incomplete last line")
+    input_end = section.get("input_end", "\r")
+    if not isinstance(input_end, str) or not input_end:
+        raise ConfigError(source, "interaction.input_end", "must be the text that ends a "
+                          "line sent to the build, e.g. \"\\r\"", value=input_end)
+    quit_line = section.get("quit")
+    if quit_line is not None:
+        quit_line = _string(quit_line, source, "interaction.quit")
+    repl_when = _mapping(section.get("repl_when", {}), source, "interaction.repl_when")
+    if repl_when and "prompt" not in section:
+        raise ConfigError(source, "interaction.prompt", "repl_when needs the prompt pattern")
+    return Interaction(
+        mode="repl" if mode == "repl" else "script",
+        input_end=input_end,
+        quit=quit_line,
+        repl_when={k: _scalar(v, source, f"interaction.repl_when.{k}")
+                   for k, v in repl_when.items()},
     )
 
 
 def _event_spec(
-    kind: str, body: object, source: str, key: str, default_types: Mapping[str, str]
+    kind: str, body: object, source: str, key: str, default_types: Mapping[str, str],
+    *, partial: bool = False,
 ) -> EventSpec:
     if isinstance(body, str):
         body = {"pattern": body}
@@ -215,7 +370,7 @@ def _event_spec(
     _known_keys(spec, _EVENT_KEYS, source, key)
     if ("pattern" in spec) == ("patterns" in spec):
         raise ConfigError(source, key, "give exactly one of 'pattern' or 'patterns'")
-    patterns: tuple[re.Pattern[str], ...]
+    patterns: tuple[Pattern, ...]
     if "pattern" in spec:
         patterns = (_regex(spec["pattern"], source, f"{key}.pattern"),)
     else:
@@ -223,17 +378,39 @@ def _event_spec(
         if not isinstance(raw, list) or not raw:
             raise ConfigError(source, f"{key}.patterns", "must be a non-empty list", value=raw)
         patterns = tuple(_regex(p, source, f"{key}.patterns[{i}]") for i, p in enumerate(raw))
-    kv = spec.get("kv", False)
-    if not isinstance(kv, bool):
-        raise ConfigError(source, f"{key}.kv", "must be true or false", value=kv)
+    kv = v.boolean(spec.get("kv", False), _where(source), f"{key}.kv")
+    is_partial = v.boolean(spec.get("partial", partial), _where(source), f"{key}.partial")
     groups = {name for p in patterns for name in p.groupindex}
+    rename = _rename(spec.get("rename", {}), source, f"{key}.rename")
+    if not kv:
+        for old in rename:
+            if old not in groups:
+                raise ConfigError(source, f"{key}.rename.{old}", "not captured by any named "
+                                  f"group (?P<{old}>...) of the pattern; or set kv: true",
+                                  value=old)
+    groups = (groups - set(rename)) | {new for news in rename.values() for new in news}
+    constants = {str(k): _scalar(v, source, f"{key}.constants.{k}")
+                 for k, v in _mapping(spec.get("constants", {}), source,
+                                      f"{key}.constants").items()}
+    defaults = {str(k): _scalar(v, source, f"{key}.defaults.{k}")
+                for k, v in _mapping(spec.get("defaults", {}), source,
+                                     f"{key}.defaults").items()}
+    value_map: dict[str, dict[str, str]] = {}
+    for name, table in _mapping(spec.get("map", {}), source, f"{key}.map").items():
+        where = f"{key}.map.{name}"
+        if not kv and name not in groups:
+            raise ConfigError(source, where, "a value map for a field the pattern does not "
+                              "capture (map applies after rename)", value=name)
+        value_map[name] = {str(k): _scalar(v, source, f"{where}.{k}")
+                           for k, v in _mapping(table, source, where).items()}
+    groups |= set(constants) | set(defaults)
     fields = {k: v for k, v in default_types.items() if k in groups}
     for name, type_name in _mapping(spec.get("fields", {}), source, f"{key}.fields").items():
         where = f"{key}.fields.{name}"
         if type_name not in TYPE_NAMES:
-            raise ConfigError(
-                source, where, f"type {type_name!r} unknown", value=type_name, allowed=TYPE_NAMES
-            )
+            hint = v.suggest(type_name, TYPE_NAMES) if isinstance(type_name, str) else ""
+            raise ConfigError(source, where, f"type {v.shorten(type_name)} unknown{hint}",
+                              value=type_name, allowed=TYPE_NAMES)
         if not kv and name not in groups:
             raise ConfigError(
                 source,
@@ -250,42 +427,54 @@ def _event_spec(
                 source, where, "a unit for a field the pattern does not capture", value=name
             )
         units[str(name)] = _string(unit, source, where)
-    return EventSpec(kind, patterns, fields, units, kv)
+    return EventSpec(kind, patterns, fields, units, kv, is_partial, rename, value_map,
+                     constants, defaults)
+
+
+def _rename(value: object, source: str, key: str) -> dict[str, tuple[str, ...]]:
+    out: dict[str, tuple[str, ...]] = {}
+    for old, new in _mapping(value, source, key).items():
+        names = new if isinstance(new, list) else [new]
+        if not names or not all(isinstance(n, str) and n for n in names):
+            raise ConfigError(source, f"{key}.{old}", "must be a field name or a list of "
+                              "field names", value=new)
+        out[old] = tuple(str(n) for n in names)
+    return out
+
+
+def _scalar(value: object, source: str, key: str) -> str:
+    """A YAML scalar as the raw text a guest would print (``true`` -> ``1``)."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, (str, int, float)):
+        return str(value)
+    raise ConfigError(source, key, f"must be a single value (text or a number), got "
+                      f"{v.type_name(value)} {v.shorten(value)}", value=value)
+
+
+def _where(source: str) -> v.Where:
+    return v.Where(source, Path(source).parent)
 
 
 def _mapping(value: object, source: str, key: str) -> dict[str, object]:
+    """A mapping section (absent or empty: ``{}``)."""
     if value is None:
         return {}
-    if not isinstance(value, dict):
-        raise ConfigError(
-            source,
-            key or "(top level)",
-            f"must be a mapping, not {type(value).__name__}",
-            value=value,
-        )
-    return {str(k): v for k, v in value.items()}
+    found = v.mapping(value, _where(source), key or "(top level)", "a mapping (key: value)")
+    return {str(k): item for k, item in found.items()}
 
 
 def _known_keys(
     mapping: Mapping[str, object], allowed: Sequence[str], source: str, key: str
 ) -> None:
-    for name in mapping:
-        if name not in allowed:
-            where = f"{key}.{name}" if key else name
-            raise ConfigError(source, where, "unknown key", value=name, allowed=allowed)
+    v.known_keys(mapping, allowed, _where(source), f"{key}." if key else "")
 
 
 def _string(value: object, source: str, key: str) -> str:
-    if not isinstance(value, str):
-        raise ConfigError(source, key, f"must be a string, not {type(value).__name__}", value=value)
-    return value
+    if value is None:
+        raise _where(source).error(key, "expected a string, got nothing")
+    return v.string(value, _where(source), key)
 
 
-def _regex(value: object, source: str, key: str) -> re.Pattern[str]:
-    text = _string(value, source, key)
-    try:
-        return re.compile(text)
-    except re.error as exc:
-        raise ConfigError(
-            source, key, f"bad regular expression {text!r}: {exc}", value=text
-        ) from exc
+def _regex(value: object, source: str, key: str) -> Pattern:
+    return compile_pattern(value, source, key)

@@ -78,6 +78,15 @@ class RequestLog:
         with self._lock:
             self._records.clear()
 
+    def settled_text(self, timeout: float = 2.0) -> str:
+        """The text once no request is still being answered, or after ``timeout`` (a stall
+        on purpose stays ``in progress``): a report made right after the client got its
+        last byte must not catch the server before it logged the status."""
+        with self._lock:
+            self._lock.wait_for(
+                lambda: len(self.finished(self._records)) == len(self._records), timeout)
+        return self.text()
+
     def text(self) -> str:
         records = self.records
         if not records:

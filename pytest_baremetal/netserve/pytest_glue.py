@@ -8,21 +8,23 @@ import shutil
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_baremetal import reporting
+from pytest_baremetal.bus import Attachment
 from pytest_baremetal.errors import ConfigError
 from pytest_baremetal.netserve.server import FileServer
 
-PLUGIN_NAME = "baremetal-netserve"
-SERVERS = pytest.StashKey[list[FileServer]]()
-ATTACHED = pytest.StashKey[bool]()
+if TYPE_CHECKING:
+    from pytest_baremetal.boards import Board
+    from pytest_baremetal.session import BaremetalSession
+
 
 
 def served_folder(files: Mapping[str, Path], scratch: Path) -> Path:
-    """The folder holding the build's files under their names (else a staging copy)."""
+    """The folder holding the build's files under their names (else a staging copy); the
+    server is told to serve those names only (a folder may hold ~/.ssh too)."""
     if not files:
         raise ConfigError("bm_model_server: the build under test has no files to serve "
                           "(a ready disk image); use the reference guest or --bm-file")
@@ -41,47 +43,20 @@ def served_folder(files: Mapping[str, Path], scratch: Path) -> Path:
 
 
 @contextmanager
-def serve_for_test(item: pytest.Item, session: Any, board: Any = None) -> Iterator[FileServer]:
+def serve_for_test(item: pytest.Item, session: BaremetalSession,
+                   board: Board[Any] | None = None) -> Iterator[FileServer]:
     """Serves the build's files for one test; its log goes to the report and a file."""
-    if board is not None and getattr(board, "network", None) is None:
-        pytest.skip(f"board {board.name} has no network (network: none in its board file)")
+    if board is not None and "network" not in board.features:
+        pytest.skip(f"board {board.name} has no network (no feature 'network' in its board "
+                    "file)")
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", item.nodeid)[-120:]
-    folder = served_folder(getattr(session.build, "files", {}),
-                           session.run_log_dir / "netserve" / safe)
-    if not item.config.pluginmanager.has_plugin(PLUGIN_NAME):
-        item.config.pluginmanager.register(LogReporter(), PLUGIN_NAME)
-    with FileServer(folder) as server:
-        item.stash.setdefault(SERVERS, []).append(server)
+    files = session.build.files
+    folder = served_folder(files, session.run_log_dir / "netserve" / safe)
+    with FileServer(folder, only=files) as server:  # never the rest of the folder
+        log = server.log
+        session.bus.publish(Attachment(f"netserve requests ({server.root.name})",
+                                       log.settled_text))
         try:
             yield server
         finally:
             server.log.write(session.run_log_dir / "netserve" / f"{safe}.requests.log")
-
-
-class LogReporter:
-    """Adds each server's request log to a failed test's report and to Allure."""
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(self, item: pytest.Item,
-                                  call: pytest.CallInfo[None]) -> Any:
-        report = yield
-        servers = item.stash.get(SERVERS, [])
-        if report.failed:
-            for server in servers:
-                report.sections.append(
-                    (f"netserve requests ({server.root})", server.log.text()))
-        due = report.when == "call" or report.failed
-        if servers and due and not item.stash.get(ATTACHED, False) \
-                and reporting.reporter(item.config) is not None:
-            item.stash[ATTACHED] = True
-            _allure_attach(servers)
-        return report
-
-
-def _allure_attach(servers: list[FileServer]) -> None:
-    import allure
-
-    attach: Any = allure.attach
-    for server in servers:
-        attach(server.log.text(), name=f"netserve requests ({server.root.name})",
-               attachment_type=allure.attachment_type.TEXT)

@@ -8,7 +8,7 @@ import ipaddress
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -167,6 +167,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _respond(self, owner: FileServer, out: _Outcome, send_body: bool) -> None:
         try:
             name = request_name(self.path)
+            owner.check_listed(name)
             path = resolve(owner.root, name)
         except (Refused, UnicodeDecodeError) as error:
             out.outcome = "refused"
@@ -262,8 +263,10 @@ class FileServer:
     """
 
     def __init__(self, root: str | Path, *, bind: str = "127.0.0.1",
-                 guest_host: str = QEMU_USER_HOST) -> None:
+                 guest_host: str = QEMU_USER_HOST, only: Iterable[str] | None = None) -> None:
         self.root = Path(root)
+        #: the names served (and their .sha256 companions); None: every file under root
+        self.only = frozenset(only) if only is not None else None
         if not self.root.is_dir():
             raise ValueError(f"netserve: {self.root} is not a folder")
         if not ipaddress.ip_address(bind).is_loopback:
@@ -373,6 +376,14 @@ class FileServer:
             raise _Stopped
 
     # -- content ----------------------------------------------------------------------------
+    def check_listed(self, name: str) -> None:
+        """Refused unless ``name`` (or the file of a ``.sha256``) is one of ``only``."""
+        if self.only is None:
+            return
+        base = name[: -len(DIGEST_SUFFIX)] if name.endswith(DIGEST_SUFFIX) else name
+        if base not in self.only:
+            raise Refused(f"{name!r} is not one of the served files")
+
     def digest(self, name: str) -> str:
         """SHA-256 (hex) of a served file, cached by size and modification time."""
         path = resolve(self.root, name)

@@ -8,16 +8,17 @@ category, and write ``categories.json`` and ``environment.properties`` for the s
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import functools
 import io
 import json
-import shlex
 import time
-from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+import types
+from collections.abc import Callable, Generator, Iterable, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, is_dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from uuid import uuid4
 
 import allure
@@ -26,43 +27,15 @@ from allure_commons import plugin_manager
 from allure_commons.model2 import Parameter, Status, StatusDetails, TestStepResult
 from allure_commons.reporter import AllureReporter as AllureLogger
 
-from pytest_baremetal.dut import BootInfo, Metric
+from pytest_baremetal.bus import Message, Metric, Verdict, WaitEnded, WaitStarted
+from pytest_baremetal.dut import Dut
 from pytest_baremetal.markers import Event
-from pytest_baremetal.reporting import categories, environment
+from pytest_baremetal.reporting import ATTACHMENTS_KEY, DUTS_KEY, categories, environment
 
 TEXT = allure.attachment_type.TEXT
 # allure-python's functions carry no annotations: use them through Any.
 _dynamic: Any = allure.dynamic
 _attach: Any = allure.attach
-
-
-class BoardLike(Protocol):
-    name: str
-    kind: str
-    cpu: str
-    description: str
-
-
-class LineLike(Protocol):
-    text: str
-
-
-class ConsoleLike(Protocol):
-    @property
-    def log_path(self) -> Path: ...
-    @property
-    def lines(self) -> Sequence[LineLike]: ...
-    @property
-    def events(self) -> Sequence[Event]: ...
-
-
-class DutLike(Protocol):
-    """What the reporter reads from a ``Dut`` (a stand-in with these attributes will do)."""
-
-    board: Any
-    info: BootInfo
-    console: Any
-    on_metric: Callable[[Metric], None] | None
 
 
 def _logger() -> Any:
@@ -125,16 +98,7 @@ def step(name: str, **params: str) -> Generator[None, None, None]:
         logger.stop_step(uuid, stop=int(time.time() * 1000))
 
 
-def wait_step(dut: DutLike, what: str) -> Any:
-    """The step hook ``Dut`` calls around each wait: ``with hook(what): ...``.
-
-    ``Dut`` names its waits ``await boot``, ``await /regex/``; a bare ``what`` gets the prefix.
-    """
-    name = what if what.startswith("await ") else f"await {what}"
-    return step(name, board=str(dut.board.name))
-
-
-def labels(dut: DutLike) -> dict[str, str]:
+def labels(dut: Dut) -> dict[str, str]:
     """The labels of a boot: board, target kind, accelerator and why, CPU, build, model."""
     info, board, events = dut.info, dut.board, list(dut.console.events)
     found: dict[str, str] = {"board": str(board.name), "target": str(board.kind),
@@ -145,10 +109,13 @@ def labels(dut: DutLike) -> dict[str, str]:
     cpu = _first(events, "cpu")
     guest_cpu = (f"{cpu.fields.get('vendor')} family {cpu.fields.get('family')} "
                  f"model {cpu.fields.get('model')}") if cpu else ""
-    if board.kind == "qemu":
-        found["cpu"] = f"{board.cpu} ({guest_cpu})" if guest_cpu else str(board.cpu)
+    emulated = info.description.labels.get("cpu")
+    if emulated:
+        found["cpu"] = f"{emulated} ({guest_cpu})" if guest_cpu else emulated
     elif guest_cpu:
         found["cpu"] = guest_cpu
+    if info.retries:
+        found["boot retried"] = "; ".join(info.retries)
     boot = _first(events, "boot")
     if boot is not None:
         found["build"] = f"{boot.fields.get('name')} {boot.fields.get('version')} " \
@@ -170,37 +137,36 @@ def events_json(events: Iterable[Event]) -> str:
 
 
 def figures_csv(events: Iterable[Event]) -> str:
-    """Every field with a unit (tok/s, ns, ms...) as CSV rows: event, field, value, unit."""
+    """Every field with a unit (tok/s, ns, ms...) as CSV rows: event, field, value, unit,
+    time, and what the row is about (a benchmark's module name, a repeat's number)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["event", "field", "value", "unit", "time_s"])
+    writer.writerow(["event", "field", "value", "unit", "time_s", "name"])
     for event in events:
         for name, unit in event.units.items():
             value = event.fields.get(name)
             if isinstance(value, int | float) and not isinstance(value, bool):
-                writer.writerow([event.kind, name, value, unit, f"{event.time:.3f}"])
+                writer.writerow([event.kind, name, value, unit, f"{event.time:.3f}",
+                                 row_name(event.fields)])
     return out.getvalue()
 
 
-def machine_description(dut: DutLike) -> tuple[str, str]:
-    """(attachment name, text): the QEMU command line, or the physical board's description."""
-    info, board = dut.info, dut.board
-    if info.argv:
-        text = shlex.join(info.argv)
-        if info.attempts:
-            text += "\n\n# attempts\n" + "\n".join(info.attempts)
-        return "QEMU command line", text + "\n"
-    physical = getattr(board, "physical", None)
-    data: dict[str, Any] = {"name": board.name, "kind": board.kind,
-                            "description": getattr(board, "description", "")}
-    if physical:
-        data["physical"] = dict(physical)
-    elif is_dataclass(board) and not isinstance(board, type):
-        data = asdict(board)
-    return "board", json.dumps(data, indent=2, default=str) + "\n"
+def machine_description(dut: Dut) -> tuple[str, str]:
+    """(attachment name, text): how the machine was started (QEMU's command line, or the
+    physical board's boot steps), as the target described it."""
+    description = dut.info.description
+    return description.title, description.text
+def row_name(fields: Mapping[str, object]) -> str:
+    """The field that names an event's row: ``module``/``name``, else ``repeat=N``."""
+    for key in ("module", "name"):
+        if isinstance(fields.get(key), str):
+            return str(fields[key])
+    return f"repeat={fields['repeat']}" if "repeat" in fields else ""
 
 
-def attach_boot(dut: DutLike, first_use: bool = True) -> None:
+
+
+def attach_boot(dut: Dut, first_use: bool = True) -> None:
     """Labels, boot steps and attachments of one boot, for the test being reported.
 
     ``first_use`` is False when an earlier test already used (and booted) this machine.
@@ -210,14 +176,14 @@ def attach_boot(dut: DutLike, first_use: bool = True) -> None:
     _boot_steps(dut, first_use)
     board = dut.board.name
     console = dut.console
+    # from disk: the console keeps only a window of a long boot in memory, its files have all
     raw = Path(console.log_path)
     if raw.is_file():
-        _attach(raw.read_bytes(), name=f"console {board} (raw, timestamped)",
-                      attachment_type=TEXT, extension="log")
-    cleaned = "\n".join(line.text for line in console.lines)
-    partial = getattr(console, "partial_line", "")
-    _attach(cleaned + ("\n" + partial if partial else "") + "\n",
-                  name=f"console {board}", attachment_type=TEXT, extension="txt")
+        _attach.file(raw, name=f"console {board} (raw, timestamped)", attachment_type=TEXT,
+                     extension="log")
+    cleaned = Path(console.text_path)
+    if cleaned.is_file():
+        _attach.file(cleaned, name=f"console {board}", attachment_type=TEXT, extension="txt")
     name, text = machine_description(dut)
     _attach(text, name=f"{name} ({board})", attachment_type=TEXT, extension="txt")
     stderr = dut.info.log_dir / "qemu.stderr" if dut.info.log_dir else None
@@ -231,7 +197,7 @@ def attach_boot(dut: DutLike, first_use: bool = True) -> None:
         _attach(figures, name=f"figures {board}", attachment_type=allure.attachment_type.CSV)
 
 
-def _boot_steps(dut: DutLike, first_use: bool) -> None:
+def _boot_steps(dut: Dut, first_use: bool) -> None:
     """Boot steps with the times the console recorded, placed before the test's own steps."""
     logger = _logger()
     test = logger.get_test(None) if logger is not None else None
@@ -243,10 +209,10 @@ def _boot_steps(dut: DutLike, first_use: bool) -> None:
         test.steps[0:0] = added
 
 
-def _add_boot_steps(dut: DutLike, first_use: bool) -> None:
+def _add_boot_steps(dut: Dut, first_use: bool) -> None:
     """Power on -> first output -> banner -> done (the console log opens at power-on)."""
     info, console = dut.info, dut.console
-    t0 = getattr(getattr(console, "log", None), "t0", None) or info.started_at
+    t0 = console.log.t0 or info.started_at
     if not t0:
         return
     base = _ms(t0)
@@ -269,9 +235,18 @@ def _add_boot_steps(dut: DutLike, first_use: bool) -> None:
 
 def record_metric(name: str, value: float, unit: str, trend_png: Path | None = None) -> None:
     """A figure of the current test: a parameter (kept out of the history id) and its trend."""
-    _dynamic.parameter(f"{name} ({unit})" if unit else name, float(_fmt(value)), excluded=True)
+    # the name alone: Allure cuts long parameter names ("decode_tok_s (t..."); the unit is
+    # in the "figures recorded" attachment and the verdict
+    _dynamic.parameter(name, float(_fmt(value)), excluded=True)
     if trend_png is not None:
         attach_trend(trend_png, name)
+
+
+def attach_verdict(metric: str, status: str, text: str) -> None:
+    """The perf verdict of the current test (passing or not): a parameter with its status
+    and the full explanation (baseline, samples, method, power) as a text attachment."""
+    _dynamic.parameter(f"{metric} verdict", status.replace("_", " "), excluded=True)
+    _attach(text + "\n", name=f"verdict {metric}", attachment_type=TEXT)
 
 
 def attach_trend(png: Path, metric: str) -> None:
@@ -280,48 +255,102 @@ def attach_trend(png: Path, metric: str) -> None:
         _attach.file(png, name=f"trend {metric}", attachment_type=allure.attachment_type.PNG)
 
 
-def label_failure(error: BaseException | None, fallback_reason: str | None = None) -> None:
-    """Labels the current test with its failure category (``failure``)."""
-    category = categories.classify(error, fallback_reason)
-    if category is not None:
-        _dynamic.label(categories.LABEL, category.name)
+def name_finalizers(fixturedef: Any) -> None:
+    """Names a fixture's finalizers before allure-pytest turns them into teardown steps,
+    which it names ``<fixture>::<function name>``: pytest's own are a lambda and partials
+    (``dut::<lambda>``, ``dut::0``)."""
+    finalizers: list[Any] = fixturedef.__dict__.get("_finalizers", [])
+    for index, finalizer in enumerate(finalizers):
+        if isinstance(finalizer, functools.partial):
+            func = finalizer.func
+            if isinstance(func, types.FunctionType) and func.__name__ == "_teardown_yield_fixture":
+                fixture = finalizer.args[0] if finalizer.args else None
+                owner = fixture.__name__ if isinstance(fixture, types.FunctionType) else "it"
+                name = f"teardown of {owner} (after its yield)"
+            else:
+                name = "finish the fixtures that use it"
+        elif isinstance(finalizer, types.FunctionType) and finalizer.__name__ == "<lambda>":
+            name = "fixture finished"
+        else:
+            continue
+        finalizers[index] = _named(finalizer, name)
 
 
-_DUTS = pytest.StashKey[list[Any]]()
-_FIGURES = pytest.StashKey[list[Metric]]()
+def _named(finalizer: Callable[[], object], name: str) -> Callable[[], object]:
+    def call() -> object:
+        return finalizer()
+
+    call.__name__ = name
+    return call
+
+
 _DONE = pytest.StashKey[set[str]]()
+_SETUP_MS = pytest.StashKey[int]()
+
+
+def _time_from_setup(item: pytest.Item) -> None:
+    """Starts the test's time at its setup rather than its call (allure-pytest's choice): a
+    pooled boot happens in the setup of the first test that needs it, which then shows it,
+    instead of no test at all."""
+    logger = _logger()
+    test = logger.get_test(None) if logger is not None else None
+    start = item.stash.get(_SETUP_MS, None)
+    if test is not None and start is not None and test.start is not None:
+        test.start = min(test.start, start)
 
 
 class AllureBaremetal:
-    """The pytest plugin object: per-test boot attachments, categories, environment."""
+    """The pytest plugin object: per-test boot attachments, categories, environment.
+
+    It subscribes to the run's event bus: waits become live steps, metrics parameters,
+    verdicts a parameter and their explanation, attachments attachments of the test that
+    is running.
+    """
 
     def __init__(self, results_dir: Path) -> None:
         self.results_dir = results_dir
         self._used: set[int] = set()  # ids of the boots an earlier test already reported
-        self._boots: dict[int, tuple[str, str, Sequence[str]]] = {}
+        self._boots: dict[int, Dut] = {}
+        self._figures: list[Metric] = []
+        self._steps: list[Any] = []
 
-    def on_dut(self, item: pytest.Item, dut: DutLike) -> None:
-        """Remember that ``item`` uses ``dut``; route its metrics and waits to this test."""
-        duts = item.stash.setdefault(_DUTS, [])
-        if dut not in duts:
-            duts.append(dut)
-        self._boots[id(dut)] = (str(dut.board.name), dut.info.accelerator, list(dut.info.argv))
-        figures = item.stash.setdefault(_FIGURES, [])
-        previous = getattr(dut.on_metric, "__wrapped__", dut.on_metric)
+    # -- the bus -------------------------------------------------------------------------
+    def on_message(self, message: Message) -> None:
+        if isinstance(message, WaitStarted):
+            name = message.what if message.what.startswith("await ") else \
+                f"await {message.what}"
+            context = step(name, board=message.board)
+            context.__enter__()
+            self._steps.append(context)
+        elif isinstance(message, WaitEnded) and self._steps:
+            context = self._steps.pop()
+            error = message.error
+            if error is None:
+                context.__exit__(None, None, None)
+            else:
+                with contextlib.suppress(BaseException):
+                    context.__exit__(type(error), error, error.__traceback__)
+        elif isinstance(message, Metric):
+            self._figures.append(message)
+            record_metric(message.name, message.value, message.unit)
+        elif isinstance(message, Verdict):
+            attach_verdict(message.metric, message.status, message.text)
 
-        def on_metric(metric: Metric) -> None:
-            if previous is not None:
-                previous(metric)
-            figures.append(metric)
-            record_metric(metric.name, metric.value, metric.unit)
-
-        on_metric.__wrapped__ = previous  # type: ignore[attr-defined]
-        dut.on_metric = on_metric
-        if hasattr(dut, "on_wait"):
-            dut.on_wait = lambda what: wait_step(dut, what)
-
+    # -- pytest hooks --------------------------------------------------------------------
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         categories.write_categories(self.results_dir)
+
+    def pytest_runtest_logstart(self, nodeid: str) -> None:
+        self._figures = []
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        item.stash[_SETUP_MS] = int(time.time() * 1000)
+
+    @pytest.hookimpl(hookwrapper=True, trylast=True)
+    def pytest_fixture_setup(self, fixturedef: Any) -> Generator[None, None, None]:
+        yield  # inside allure-pytest's wrapper: runs before it names the finalizers
+        name_finalizers(fixturedef)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -329,28 +358,41 @@ class AllureBaremetal:
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
         done = item.stash.setdefault(_DONE, set())
-        duts: list[DutLike] = item.stash.get(_DUTS, [])
-        if duts and "attached" not in done and (report.when == "call" or report.failed):
+        if report.when == "call":
+            _time_from_setup(item)
+        duts: list[Dut] = item.stash.get(DUTS_KEY, [])
+        attachments = item.stash.get(ATTACHMENTS_KEY, [])
+        due = report.when == "call" or report.failed
+        if attachments and "attachments" not in done and due:
+            done.add("attachments")
+            for attachment in attachments:
+                _attach(attachment.read(), name=attachment.name, attachment_type=TEXT)
+        if duts and "attached" not in done and due:
             done.add("attached")
             for dut in duts:
                 attach_boot(dut, first_use=id(dut) not in self._used)
                 self._used.add(id(dut))
-            figures = item.stash.get(_FIGURES, [])
-            if figures:
-                rows = "\n".join(f"{m.name},{m.value},{m.unit}" for m in figures)
+                self._boots[id(dut)] = dut
+            if self._figures:
+                rows = "\n".join(f"{m.name},{m.value},{m.unit}" for m in self._figures)
                 _attach("metric,value,unit\n" + rows + "\n", name="figures recorded",
-                              attachment_type=allure.attachment_type.CSV)
+                        attachment_type=allure.attachment_type.CSV)
+        callspec = item.callspec if isinstance(item, pytest.Function) and hasattr(
+            item, "callspec") else None
         if not duts and "board" not in done and report.when == "setup" and report.skipped:
             done.add("board")  # skipped before it got a boot: still listed under its board
-            board = getattr(getattr(item, "callspec", None), "params", {}).get("board")
+            board = callspec.params.get("board") if callspec is not None else None
             if board:
                 _dynamic.label("board", str(board))
         if report.failed and "labelled" not in done and call.excinfo is not None:
             done.add("labelled")
-            reason = next((d.info.fallback_reason for d in duts if d.info.fallback_reason), None)
-            label_failure(call.excinfo.value, reason)
+            category = categories.of_test(call.excinfo.value, duts)
+            if category is not None:
+                _dynamic.label(categories.LABEL, category.name)
         return report
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        facts = environment.host_facts() | environment.boot_facts(self._boots.values())
+        boots = [(d.board.name, d.info.accelerator, dict(d.info.description.facts))
+                 for d in self._boots.values()]
+        facts = environment.host_facts() | environment.boot_facts(boots)
         environment.write_environment(self.results_dir, facts)

@@ -9,17 +9,13 @@ results directory (Allure 2's format, matched on the exception text).
 from __future__ import annotations
 
 import json
-import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pytest_baremetal.errors import (
-    BootError,
-    ConfigError,
-    ConsoleClosed,
-    DeathStringSeen,
-    ExpectTimeout,
-)
+from pytest_baremetal import errors
+from pytest_baremetal.dut import Dut
+from pytest_baremetal.errors import BaremetalError, EarlierBootFailed, PerformanceRegression
 
 LABEL = "failure"
 """The Allure label that carries a failed test's category name."""
@@ -51,15 +47,15 @@ CRASH = Category(
     "guest-crash", "Guest crash",
     "The guest died: a CPU exception dump, a panic or an [error] line, or the machine "
     "went away before printing what was awaited.",
-    _BOTH, r"(?s).*(DeathStringSeen|ConsoleClosed).*")
+    _BOTH, r"(?s).*(DeathStringSeen|ConsoleClosed|GuestCrash|GuestError).*")
 HANG = Category(
     "guest-hang", "Guest hang",
     "The guest stopped printing (it went quiet), or never reached the awaited marker.",
-    _BOTH, r"(?s).*ExpectTimeout.*")
+    _BOTH, r"(?s).*(ExpectTimeout|GuestHang).*")
 REGRESSION = Category(
     "performance-regression", "Performance regression",
     "A figure is significantly worse than its history's baseline.",
-    ("failed",), r"(?s).*\): regression\b.*")
+    ("failed",), r"(?s).*PerformanceRegression.*")
 WRONG_OUTPUT = Category(
     "wrong-output", "Wrong output",
     "The guest ran to the end but printed something the test did not accept.",
@@ -68,56 +64,66 @@ INFRASTRUCTURE = Category(
     "infrastructure", "Lab or infrastructure fault",
     "The lab, not the build: an accelerator that could not run the guest (fallback), "
     "QEMU that would not start, a relay or PDU, a serial adapter, a board or option error.",
-    _BOTH, r"(?s).*(BootError|ConfigError|QmpError|SerialException|OSError).*")
+    _BOTH, r"(?s).*(BootError|LabError|ConfigError|QmpError|PowerError|RelayError|PxeError|"
+    r"FallbackError|SerialException|OSError).*")
+BUILD = Category(
+    "lab/build", "Build does not boot",
+    "The firmware could not start the build under test (it said why: not found, load "
+    "error, it dropped to its shell), or the guest never printed its banner.",
+    _BOTH, r"(?s).*ImageError.*")
 
-CATEGORIES: tuple[Category, ...] = (INFRASTRUCTURE, CRASH, HANG, REGRESSION, WRONG_OUTPUT)
+CATEGORIES: tuple[Category, ...] = (BUILD, INFRASTRUCTURE, CRASH, HANG, REGRESSION,
+                                    WRONG_OUTPUT)
 """Most specific first: Allure 2 puts a test in the first category that matches."""
 
-_INFRA_WORDS = re.compile(
-    r"\b(accelerator|kvm|whpx|hvf|fallback|fell back|relay|pdu|power switch|serial|tty|"
-    r"usb|udev|labgrid|exporter|coordinator|cannot start qemu|qemu did not connect|"
-    r"qemu exited|qmp|firmware file|ovmf)\b",
-    re.IGNORECASE,
-)
-_HANG_WORDS = re.compile(r"\b(went quiet|hung|no console output|printed nothing)\b", re.I)
-_REGRESSION = re.compile(r"\):\s*regression\b|\bperformance regression\b", re.IGNORECASE)
-_INFRA_TYPES = ("QmpError", "SerialException", "SerialTimeoutException", "HistoryError",
-                "ImageError")
+_BY_ID = {errors.LAB: INFRASTRUCTURE, errors.LAB_BUILD: BUILD, errors.GUEST_CRASH: CRASH,
+          errors.GUEST_HANG: HANG, errors.REGRESSION: REGRESSION}
 
 
-def classify(error: BaseException | None, fallback_reason: str | None = None) -> Category | None:
-    """The category of a failure, or None (no error, or an error of the test code itself).
+def classify(error: BaseException | None, fallback_reason: str | None = None,
+             guest_finished: bool = False) -> Category | None:
+    """The category of a failure, from its exception type; None for a bug in the test.
 
     ``fallback_reason`` is the boot's accelerator fallback (``BootInfo.fallback_reason``):
-    a hang or a regression on a boot that fell back to TCG is the lab's fault, not the build's.
+    a hang or a regression on a boot that fell back to TCG is the lab's fault, not the
+    build's. ``guest_finished``: the guest printed its ``done`` line with status ok, so a
+    console that closed afterwards is a guest that ended without what was awaited (wrong
+    output), not a crash.
     """
     if error is None:
         return None
-    category = _by_exception(error)
+    if isinstance(error, EarlierBootFailed):
+        error = error.first
+    category = _by_type(error)
+    if guest_finished and category is CRASH and not isinstance(error, errors.DeathStringSeen):
+        return WRONG_OUTPUT
     if fallback_reason and category in (HANG, REGRESSION):
         return INFRASTRUCTURE
     return category
 
 
-def _by_exception(error: BaseException) -> Category | None:
-    message = str(error)
-    if isinstance(error, DeathStringSeen | ConsoleClosed):
-        return CRASH
-    if isinstance(error, ExpectTimeout):
-        return HANG
-    if isinstance(error, ConfigError):
-        return INFRASTRUCTURE
-    if isinstance(error, BootError):
-        if _HANG_WORDS.search(message) and not _INFRA_WORDS.search(message):
-            return HANG
-        return INFRASTRUCTURE
-    if type(error).__name__ in _INFRA_TYPES or isinstance(error, OSError):
-        return INFRASTRUCTURE
+def _by_type(error: BaseException) -> Category | None:
+    if isinstance(error, BaremetalError | PerformanceRegression):
+        return _BY_ID.get(error.category) if error.category else None
     if isinstance(error, AssertionError):
-        return REGRESSION if _REGRESSION.search(message) else WRONG_OUTPUT
-    if _INFRA_WORDS.search(message):
+        return WRONG_OUTPUT
+    if isinstance(error, OSError):  # pyserial's SerialException is an OSError too
         return INFRASTRUCTURE
     return None  # a bug in the test itself: Allure's own "Test errors"
+
+
+def of_test(error: BaseException | None, duts: Sequence[Dut]) -> Category | None:
+    """The category of a test's failure, with what its boots tell (fallback, finished)."""
+    reason = next((d.info.fallback_reason for d in duts if d.info.fallback_reason), None)
+    return classify(error, reason, any(finished_ok(d) for d in duts))
+
+
+def finished_ok(dut: Dut) -> bool:
+    """The guest printed its ``done`` line with status ok."""
+    if not dut.profile.provides("done"):
+        return False
+    done = dut.console.find_events("done")
+    return bool(done) and done[0].fields.get("status") == "ok"
 
 
 def by_name(name: str) -> Category | None:

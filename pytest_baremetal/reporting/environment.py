@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import platform
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -40,13 +39,6 @@ def host_facts() -> dict[str, str]:
     }
 
 
-def qemu_version(binary: str) -> str | None:
-    """``QEMU emulator version 7.2.x (Debian ...)`` for this binary, or None."""
-    path = shutil.which(binary) or binary
-    out = _run([path, "--version"])
-    return out.splitlines()[0].strip() if out else None
-
-
 def firmware_files(argv: Sequence[str]) -> list[Path]:
     """The firmware a QEMU command line boots: ``-bios FILE`` or its read-only pflash (CODE)."""
     found: list[Path] = []
@@ -71,29 +63,69 @@ def firmware_version(path: Path) -> str:
     return str(path)
 
 
-def boot_facts(boots: Iterable[tuple[str, str, Sequence[str]]]) -> dict[str, str]:
-    """Facts from the boots of a run, given as ``(board, accelerator, argv)``.
+def boot_facts(boots: Iterable[tuple[str, str, Mapping[str, str]]]) -> dict[str, str]:
+    """Facts from the boots of a run, given as ``(board, accelerator, facts)``.
 
-    QEMU and firmware versions come from the command lines actually run.
+    ``facts`` are what each boot learned (its target's description): the QEMU version from
+    its QMP greeting, the firmware files it booted. Nothing here runs a boot's command.
     """
+    boots = list(boots)
     boards: list[str] = []
-    qemus: dict[str, str] = {}
-    firmware: dict[Path, str] = {}
-    for board, accelerator, argv in boots:
+    qemus: list[str] = []
+    firmware: dict[str, str] = {}
+    for board, accelerator, facts in boots:
         entry = f"{board} ({accelerator})"
         if entry not in boards:
             boards.append(entry)
-        if argv and argv[0] not in qemus:
-            qemus[argv[0]] = qemu_version(argv[0]) or argv[0]
-        for path in firmware_files(argv):
+        qemu = facts.get("qemu")
+        if qemu and qemu not in qemus:
+            qemus.append(qemu)
+        for path in _firmware_paths(facts):
             if path not in firmware:
-                firmware[path] = firmware_version(path)
-    facts = {"boards": ", ".join(boards)} if boards else {}
+                firmware[path] = firmware_version(Path(path))
+    found = {"boards": ", ".join(boards)} if boards else {}
     if qemus:
-        facts["qemu"] = "; ".join(dict.fromkeys(qemus.values()))
+        found["qemu"] = "; ".join(qemus)
     if firmware:
-        facts["firmware"] = "; ".join(firmware.values())
+        found["firmware"] = "; ".join(firmware.values())
+    return found | board_blocks(boots, firmware)
+
+
+def _firmware_paths(facts: Mapping[str, str]) -> list[str]:
+    return [p for p in facts.get("firmware", "").split("; ") if p]
+
+
+def board_blocks(boots: Iterable[tuple[str, str, Mapping[str, str]]],
+                 firmware: Mapping[str, str]) -> dict[str, str]:
+    """One block per board (``<board>.accelerator``, ``.qemu``, ``.firmware``), so a report
+    gathering several boards' runs shows each board's facts, not the last run's."""
+    found: dict[str, list[str]] = {}
+    for board, accelerator, facts in boots:
+        for key, value in ((f"{board}.accelerator", accelerator),
+                           (f"{board}.qemu", facts.get("qemu", "")),
+                           *((f"{board}.firmware", firmware.get(p, p))
+                             for p in _firmware_paths(facts))):
+            if value and value not in found.setdefault(key, []):
+                found[key].append(value)
+    return {key: "; ".join(values) for key, values in found.items() if values}
+
+
+def read_environment(path: Path) -> dict[str, str]:
+    """The facts of an ``environment.properties`` this module wrote (empty if none)."""
+    if not path.is_file():
+        return {}
+    facts: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        match = _PROPERTY.match(line)
+        if match:
+            key = re.sub(r"\\(.)", r"\1", match.group(1))
+            facts[key] = re.sub(r"\\(.)", lambda m: _UNESCAPE.get(m.group(1), m.group(1)),
+                                match.group(2))
     return facts
+
+
+_PROPERTY = re.compile(r"((?:[^\\=]|\\.)*)=(.*)")
+_UNESCAPE = {"n": "\n", "r": "\r"}
 
 
 def _escape(text: str, key: bool = False) -> str:
@@ -106,6 +138,12 @@ def write_environment(results_dir: Path, facts: Mapping[str, str]) -> Path:
     """Writes ``environment.properties`` (Java properties, which both Allure 2 and 3 read)."""
     results_dir.mkdir(parents=True, exist_ok=True)
     path = results_dir / "environment.properties"
+    earlier = read_environment(path)  # another run (board) wrote into the same results
+    boards = [b for b in (earlier.get("boards", "") + ", " + facts.get("boards", "")).split(", ")
+              if b]
+    facts = {**earlier, **facts}
+    if boards:
+        facts["boards"] = ", ".join(dict.fromkeys(boards))
     lines = [f"{_escape(k, key=True)}={_escape(str(v))}" for k, v in facts.items() if v]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

@@ -8,20 +8,19 @@
  *   crash     print one line, then execute ud2 (OVMF dumps "X64 Exception Type")
  *   garbage   write invalid UTF-8 and escape sequences to the UART, then shut down
  *   echo      echo every line typed on ConIn (ended by CR) until "quit"
+ *   chat      an interactive REPL like the seeds' llama2 build (chat.c, profile chat.yaml)
  *
  * Every line starts with "[fixture] " so tests can tell it from firmware output.
  * A missing or unreadable mode.txt means "lines 3".
  */
-#include <efi.h>
-#include <efilib.h>
+#include "fixture.h"
 
 #define MODE_MAX 64
 #define LINE_MAX 128
 
 static EFI_GUID gSerialIoGuid = EFI_SERIAL_IO_PROTOCOL_GUID;
 
-/* Read mode.txt from the root of the volume this image was loaded from. */
-static UINTN read_mode(EFI_HANDLE image, CHAR8 *buf, UINTN size)
+UINTN read_root_file(EFI_HANDLE image, CHAR16 *name, CHAR8 *buf, UINTN size)
 {
     EFI_LOADED_IMAGE *loaded = NULL;
     EFI_FILE_HANDLE root, file;
@@ -34,7 +33,7 @@ static UINTN read_mode(EFI_HANDLE image, CHAR8 *buf, UINTN size)
     root = LibOpenRoot(loaded->DeviceHandle);
     if (root == NULL)
         return 0;
-    if (EFI_ERROR(uefi_call_wrapper(root->Open, 5, root, &file, L"mode.txt",
+    if (EFI_ERROR(uefi_call_wrapper(root->Open, 5, root, &file, name,
                                     EFI_FILE_MODE_READ, 0))) {
         uefi_call_wrapper(root->Close, 1, root);
         return 0;
@@ -68,7 +67,7 @@ static UINTN parse_uint(const CHAR8 *s, UINTN fallback)
     return any ? v : fallback;
 }
 
-static void shutdown(void)
+void shutdown(void)
 {
     Print(L"[fixture] shutdown\n");
     uefi_call_wrapper(RT->ResetSystem, 4, EfiResetShutdown, EFI_SUCCESS, 0, NULL);
@@ -137,7 +136,7 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
 
     InitializeLib(image, systab);
     uefi_call_wrapper(BS->SetWatchdogTimer, 4, 0, 0, 0, NULL);
-    read_mode(image, mode, sizeof(mode));
+    read_root_file(image, L"mode.txt", mode, sizeof(mode));
     for (CHAR8 *p = mode; *p; p++)
         if (*p == '\r' || *p == '\n')
             *p = 0;
@@ -158,6 +157,8 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
         mode_garbage();
     else if (starts_with(mode, "echo"))
         mode_echo();
+    else if (starts_with(mode, "chat"))
+        mode_chat(image);
     Print(L"[fixture] unknown mode\n");
     shutdown();
     return EFI_SUCCESS;

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from pytest_baremetal.boards import Board
-from pytest_baremetal.qemu.process import QemuProcess, launch
+from pytest_baremetal.targets.qemu.process import QemuProcess, launch
 
 HERE = Path(__file__).resolve().parent
 BUILD = HERE / "build"
