@@ -20,6 +20,7 @@ from pytest_baremetal.errors import (
     DeathStringSeen,
     ExpectTimeout,
 )
+from pytest_baremetal.markers.events import Event
 from pytest_baremetal.markers.profile import reference_profile
 
 PROLOGUE = b"\x1b[=3h\x1b[2J\x1b[01;01H\x1b[=3h\x1b[2J\x1b[01;01H"
@@ -186,6 +187,33 @@ def test_death_string_seen_earlier_fails_the_next_expect(pair: tuple[Console, Gu
     assert "much later" not in str(err)
     with pytest.raises(DeathStringSeen):  # and it stays fatal
         console.expect_event("done", 30)
+
+
+def test_a_value_located_before_the_death_line_is_returned(
+        pair: tuple[Console, Guest]) -> None:
+    """The boot waits for the banner with ``wait_until``: when the banner and a crash right
+    after it are both in before the wait looks (a loaded machine), the banner still wins,
+    and the crash fails the next wait."""
+    console, guest = pair
+    guest.lines("[cpu] kernel=avx2 reason=auto",
+                "!!!! X64 Exception Type - 06(#UD - Invalid Opcode)  CPU Apic ID - 0 !!!!")
+    deadline = time.monotonic() + 5
+    while len(console.tail(2)) < 2 or not console.find_events("kernel"):
+        assert time.monotonic() < deadline
+        console.wait_for_output(0.1)
+    time.sleep(console.death_context + 0.1)  # the crash is complete too
+
+    def kernel() -> Event | None:
+        found = console.find_events("kernel")
+        return found[0] if found else None
+
+    with pytest.raises(DeathStringSeen):  # located "after everything": the crash wins
+        console.wait_until(kernel, "the kernel line", 5)
+    event = console.wait_until(kernel, "the kernel line", 5, line_of=console.event_line)
+    assert event.fields["kernel"] == "avx2"
+    assert console.event_line(event) == 0
+    with pytest.raises(DeathStringSeen):
+        console.expect_event("done", 5)
 
 
 def test_death_while_waiting_is_immediate(pair: tuple[Console, Guest]) -> None:

@@ -286,6 +286,14 @@ class Console:
         with self._cond:
             return [e for e in self._events if e.kind == kind and e.matches(**fields)]
 
+    def event_line(self, event: Event) -> int:
+        """The line index of ``event``, one of :attr:`events` (the same object)."""
+        with self._cond:
+            for event_index in range(len(self._events) - 1, -1, -1):
+                if self._events[event_index] is event:
+                    return self._event_lines[event_index]
+        raise ValueError(f"not an event of this console: {event.line!r}")
+
     def tail(self, count: int = TAIL_LINES) -> list[str]:
         """The last ``count`` cleaned lines, the incomplete last line included."""
         with self._cond:
@@ -302,6 +310,7 @@ class Console:
         hang: bool = True,
         idle: bool = True,
         poll: float | None = None,
+        line_of: Callable[[T], int] | None = None,
     ) -> T:
         """The wait engine: block until ``check()`` returns something (None and False mean
         "not yet"), and return that.
@@ -324,13 +333,17 @@ class Console:
         off; the boot is remembered as hung), an :class:`ExpectTimeout` when the guest is
         idle at its prompt for ``idle_timeout`` s (``idle=False`` turns that off), and an
         :class:`ExpectTimeout` after ``timeout`` s.
+
+        A value counts as found after every line received so far, so a death string already
+        in wins, unless ``line_of`` gives the line the value stands for (such as
+        :meth:`event_line`): then a death string after that line does not count.
         """
 
         def find() -> tuple[T, int] | None:
             value = check()
             if value is None or value is False:
                 return None
-            return value, _AFTER_EVERYTHING
+            return value, _AFTER_EVERYTHING if line_of is None else line_of(value)
 
         return self._wait(find, lambda _v, _i: None, what, timeout, hang=hang, idle=idle,
                           poll=poll)

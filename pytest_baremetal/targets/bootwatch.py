@@ -121,7 +121,8 @@ def guest_banner(console: Console, profile: Profile, watch: Watch, bus: EventBus
 
     try:
         event = console.wait_until(banner, "the guest's banner",
-                                   max(0.0, deadline - time.monotonic()), idle=False)
+                                   max(0.0, deadline - time.monotonic()), idle=False,
+                                   line_of=console.event_line)
     except ConsoleClosed as error:
         raise BootError(f"{watch.board}: the machine went away before the guest's banner"
                         + (f" (the firmware said: {'; '.join(notes)})" if notes else ""),
