@@ -4,7 +4,7 @@ far more than a test reads (a chatty build, a progress meter, a stuck loop print
 Feeds ``MB`` megabytes of a realistic mix through a real Console (reader thread, raw log,
 cleaner, line window, event parser, death strings) from memory, three times, and prints
 the median throughput and the growth of the process's resident memory per MB of input.
-Events are all kept (one per marker line); lines beyond the window are not.
+Lines and events beyond their windows are not kept (the raw log on disk has everything).
 Usage: ``python benchmarks/console_parser.py [MB]`` (default 38, the size in issue #12).
 """
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -86,14 +87,34 @@ def reference_guest(checkout: Path | None = None, model_dir: Path | None = None
                           "--bm-efi/--bm-image for your own build")
     guest = where.source
     if guest is not None and _stale(where.efi, guest / "src") and shutil.which("make"):
-        result = subprocess.run(["make", "-C", str(guest)], capture_output=True, text=True,
-                                stdin=subprocess.DEVNULL)
-        if result.returncode != 0:
-            raise BootError(f"building the reference guest failed (make -C {guest}):\n"
-                            f"{result.stdout[-2000:]}{result.stderr[-2000:]}")
+        with _build_lock(guest):  # xdist workers and parallel runs: one make at a time
+            if _stale(where.efi, guest / "src"):
+                result = subprocess.run(["make", "-C", str(guest)], capture_output=True,
+                                        text=True, stdin=subprocess.DEVNULL)
+                if result.returncode != 0:
+                    raise BootError(f"building the reference guest failed (make -C {guest}):"
+                                    f"\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
     models = model_dir or where.model_dir
     files = {"model.bin": models / "model.bin", "tokenizer.bin": models / "tokenizer.bin"}
     return BuildUnderTest(efi=where.efi, files=files, config_file="run.cfg")
+
+
+@contextlib.contextmanager
+def _build_lock(guest: Path) -> Iterator[None]:
+    """An exclusive lock on ``guest/build/.make.lock`` (POSIX; elsewhere no lock)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no make of the reference guest there in practice
+        yield
+        return
+    build = guest / "build"
+    build.mkdir(exist_ok=True)
+    fd = os.open(build / ".make.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _stale(target: Path, sources: Path) -> bool:

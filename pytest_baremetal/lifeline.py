@@ -106,6 +106,15 @@ def unwatch(proc: subprocess.Popen[Any]) -> None:
             _send(f"-{proc.pid}\n")
 
 
+def start() -> None:
+    """Start the watchdog now instead of at the first child: it then lives where the
+    process is now (a thread about to enter another network namespace calls this first)."""
+    if sys.platform == "win32":
+        return
+    with _lock:
+        _send("")
+
+
 def watchdog_pid() -> int | None:
     """The watchdog's pid (for tests and diagnostics)."""
     return _watchdog.pid if _watchdog is not None else None

@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 if [ -z "${PYTHON:-}" ] && [ -x .venv/bin/python ]; then PY=.venv/bin/python; fi
 DIST=${DIST:-dist}
-make -s -C guest
+mkdir -p guest/build
+flock guest/build/.make.lock make -s -C guest   # one make at a time (parallel test runs)
 rm -rf build/lib build/bdist.* ./*.egg-info
 "$PY" -m pip wheel -q --no-deps -w "$DIST" .
 ls -1t "$DIST"/pytest_baremetal-*.whl | head -1

@@ -100,6 +100,35 @@ def test_memory_stays_bounded_and_events_stay(tmp_path: Path,
         assert console.first_line(r"repeat=5 ", 1).group(0) == "repeat=5 "
 
 
+def test_events_stay_bounded_with_absolute_positions(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A guest printing marker lines forever: the first events and a window of the last
+    stay; positions stay absolute, so a scan from an old position resumes correctly."""
+    monkeypatch.setattr(console_mod, "WINDOW_EVENTS", 1000)
+    monkeypatch.setattr(console_mod, "HEAD_EVENTS", 10)
+    line = b"[perf] repeat=%d prefill_tokens=4 decode_tok_s=123.4\r\n"
+    chunks = [b"".join(line % (k * 100 + i) for i in range(100)) for k in range(100)]
+    chunks.append(b"[done] status=ok\r\n")
+    with Console(Chunks(chunks), tmp_path, reference_profile()) as console:
+        assert console.first_event("done", 30).fields["status"] == "ok"
+        assert console.event_count == 10_001
+        kept = console.events
+        assert 10 + 500 <= len(kept) <= 10 + 1000
+        assert [e.fields["repeat"] for e in kept[:10]] == list(range(10))  # the head stays
+        assert kept[-2].fields["repeat"] == 9_999 and kept[-1].kind == "done"
+        repeats = [e.fields["repeat"] for e in kept[10:-1]]
+        assert repeats == list(range(10_000 - len(repeats), 10_000))  # the window is whole
+        assert [e.kind for e in console.events_from(9_999)] == ["perf", "done"]
+        assert console.events_from(5)[0].fields["repeat"] == 5  # from the head, then the window
+        assert console.next_event("perf", 1, 11).fields["repeat"] == repeats[0]
+        assert console.first_event("perf", 1, repeat=3).fields["repeat"] == 3
+        last = console.find_events("perf")[-1]
+        assert console.event_line(last) == 9_999
+        assert console.expect_event("perf", 1).fields["repeat"] == 0  # the cursor is at 0
+        assert console.expect_event("perf", 1).fields["repeat"] == 1
+        assert console.expect_event("done", 1).kind == "done"
+
+
 def test_overlong_line_is_cut(tmp_path: Path) -> None:
     blob = b"x" * (console_mod.MAX_LINE_CHARS * 2 + 5)
     with Console(Chunks([blob, b"\r\n[done] status=ok\r\n"]), tmp_path,

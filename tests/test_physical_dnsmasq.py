@@ -35,6 +35,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_baremetal import lifeline
 from pytest_baremetal.boards import Board, load_board
 from pytest_baremetal.build_under_test import BuildUnderTest, reference_guest
 from pytest_baremetal.bus import EventBus
@@ -200,6 +201,7 @@ def labnet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LabNet]:
     run = Path("/tmp") / f"bm-dnsmasqtest-{tag}"
     run.mkdir(mode=0o755)
     run.chmod(0o755)
+    lifeline.start()  # not from inside a namespace, where it would count as a leftover
     net = LabNet(pxe_ns=f"bmpxe-{tag}", lab_ns=f"bmlab-{tag}", run=run,
                  lab_log=run / "lab-dhcp.log")
     try:

@@ -14,7 +14,9 @@ match consumes the console up to its end, and the next wait continues from there
 are meant for one waiting thread at a time. ``first_event`` and ``find_events`` do not move
 the cursor. Memory is bounded: the first :data:`HEAD_LINES` lines and a window of the last
 :data:`WINDOW_CHARS` characters stay in memory (the raw log on disk has everything); a
-line longer than :data:`MAX_LINE_CHARS` is cut. Events are all kept.
+line longer than :data:`MAX_LINE_CHARS` is cut. Events likewise: the first
+:data:`HEAD_EVENTS` and the last :data:`WINDOW_EVENTS` (positions stay absolute: see
+:attr:`Console.event_count`).
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ POLL_S = 0.05  # how long the reader blocks in read(); bounds close() latency, n
 HEAD_LINES = 2000  # the first lines of a boot stay in memory (banner, firmware)
 WINDOW_CHARS = 4 << 20  # and the last few MiB of lines
 MAX_LINE_CHARS = 1 << 16  # a longer line is cut: it is not a marker, and regexes stay cheap
+HEAD_EVENTS = 5000  # the first events of a boot stay in memory (banner, config, kernel)
+WINDOW_EVENTS = 50_000  # and the last ones (about 1 KB each)
 DEFAULT_IDLE_TIMEOUT = 5.0
 _AFTER_EVERYTHING = sys.maxsize  # "index" of a value found by a generic check
 
@@ -121,8 +125,10 @@ class Console:
         self._input_since_prompt = False
         self._hang: _Hang | None = None
         self._failure: BaseException | None = None  # a profile pattern that timed out
-        self._events: list[Event] = []
-        self._event_lines: list[int] = []  # line index of each event, ascending
+        self._event_head: list[tuple[Event, int]] = []  # the first events, with their line
+        self._events: list[Event] = []  # the window: absolute position of _events[0] is
+        self._event_base = 0  # _event_base
+        self._event_lines: list[int] = []  # line index of each event in the window, ascending
         self._deaths: list[_Death] = []
         self._cursor = (0, 0)  # (line index, column)
         self._first_byte: float | None = None
@@ -212,18 +218,30 @@ class Console:
 
     @property
     def events(self) -> tuple[Event, ...]:
+        """The events in memory: the first ones of the boot and the recent window (all of
+        them unless the boot printed more than :data:`WINDOW_EVENTS` marker lines)."""
         with self._cond:
-            return tuple(self._events)
+            return tuple(event for _, event, _ in self._retained_events(0))
 
     @property
     def event_count(self) -> int:
+        """How many events were parsed (the absolute position of the next one)."""
         with self._cond:
-            return len(self._events)
+            return self._event_base + len(self._events)
 
     def events_from(self, index: int) -> list[Event]:
-        """The events from position ``index`` on (see :attr:`event_count`)."""
+        """The events still in memory from position ``index`` on (see :attr:`event_count`)."""
         with self._cond:
-            return self._events[index:]
+            return [event for _, event, _ in self._retained_events(index)]
+
+    def _retained_events(self, start: int) -> list[tuple[int, Event, int]]:
+        """``(position, event, line index)`` of the events in memory from ``start`` on."""
+        head_end = min(len(self._event_head), self._event_base)
+        found = [(k, *self._event_head[k]) for k in range(start, head_end)]
+        first = max(start, self._event_base) - self._event_base
+        found.extend((self._event_base + k, self._events[k], self._event_lines[k])
+                     for k in range(first, len(self._events)))
+        return found
 
     @property
     def first_byte_time(self) -> float | None:
@@ -284,14 +302,15 @@ class Console:
     def find_events(self, kind: str, **fields: object) -> list[Event]:
         """Every event of ``kind`` received so far whose fields match (no waiting)."""
         with self._cond:
-            return [e for e in self._events if e.kind == kind and e.matches(**fields)]
+            return [e for _, e, _ in self._retained_events(0)
+                    if e.kind == kind and e.matches(**fields)]
 
     def event_line(self, event: Event) -> int:
         """The line index of ``event``, one of :attr:`events` (the same object)."""
         with self._cond:
-            for event_index in range(len(self._events) - 1, -1, -1):
-                if self._events[event_index] is event:
-                    return self._event_lines[event_index]
+            for _, kept, line in reversed(self._retained_events(0)):
+                if kept is event:
+                    return line
         raise ValueError(f"not an event of this console: {event.line!r}")
 
     def tail(self, count: int = TAIL_LINES) -> list[str]:
@@ -420,7 +439,12 @@ class Console:
         """
         self.profile.spec(kind)  # unknown kinds fail now, not after the timeout
         with self._cond:
-            start = bisect.bisect_left(self._event_lines, self._cursor[0])
+            head_end = min(len(self._event_head), self._event_base)
+            start = bisect.bisect_left(self._event_head, self._cursor[0], 0, head_end,
+                                       key=lambda kept: kept[1])
+            if start == head_end:
+                start = self._event_base + bisect.bisect_left(self._event_lines,
+                                                              self._cursor[0])
 
         def consume(_: Event, index: int) -> None:
             self._cursor = (index + 1, 0)
@@ -441,15 +465,22 @@ class Console:
 
     def _event_finder(self, kind: str, fields: dict[str, object],
                       start: int) -> Callable[[], tuple[Event, int] | None]:
-        """A scan over events from index `start` that resumes where it stopped."""
+        """A scan over events from position `start` that resumes where it stopped."""
         scan = start
 
         def find() -> tuple[Event, int] | None:
             nonlocal scan
-            while scan < len(self._events):
-                event = self._events[scan]
+            head_end = min(len(self._event_head), self._event_base)
+            while scan < head_end:
+                event, line = self._event_head[scan]
                 if event.kind == kind and event.matches(**fields):
-                    return event, self._event_lines[scan]
+                    return event, line
+                scan += 1
+            scan = max(scan, self._event_base)
+            while scan < self._event_base + len(self._events):
+                event = self._events[scan - self._event_base]
+                if event.kind == kind and event.matches(**fields):
+                    return event, self._event_lines[scan - self._event_base]
                 scan += 1
             return None
 
@@ -670,13 +701,25 @@ class Console:
                     self._input_since_prompt = False
                 elif line_index != self._prompt_line:
                     self._at_prompt = False
-            for line_index, event in events:
-                self._events.append(event)
-                self._event_lines.append(line_index)
+            self._append_events(events)
             if finished_death is not None and self._deaths and self._deaths[-1].index == base:
                 self._deaths[-1].line = finished_death  # seen unfinished, now whole
             self._deaths.extend(deaths)
             self._cond.notify_all()
+
+    def _append_events(self, events: list[tuple[int, Event]]) -> None:
+        """Add events to the window, keep the head, drop the oldest beyond the bound."""
+        room = HEAD_EVENTS - len(self._event_head)
+        if room > 0:
+            self._event_head.extend((event, line) for line, event in events[:room])
+        for line_index, event in events:
+            self._events.append(event)
+            self._event_lines.append(line_index)
+        if len(self._events) > WINDOW_EVENTS:
+            drop = len(self._events) - WINDOW_EVENTS // 2  # drop in batches
+            del self._events[:drop]
+            del self._event_lines[:drop]
+            self._event_base += drop
 
     def _append_lines(self, complete: list[Line]) -> None:
         """Add lines to the window, keep the head, drop the oldest beyond the bound."""

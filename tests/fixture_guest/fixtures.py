@@ -12,6 +12,7 @@ Fixtures (for tests/conftest.py: ``from fixture_guest.fixtures import *``):
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -31,9 +32,13 @@ EFI_HEADERS = Path("/usr/include/efi/efi.h")
 
 
 def build_fixture_efi(build_dir: Path = BUILD) -> Path:
-    """Run the Makefile (incremental); returns the .efi path."""
-    subprocess.run(["make", "-s", "-C", str(HERE), f"BUILD={build_dir}"], check=True,
-                   stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
+    """Run the Makefile (incremental, one make at a time: xdist workers share the build
+    folder); returns the .efi path."""
+    build_dir.mkdir(parents=True, exist_ok=True)
+    with (build_dir / ".make.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        subprocess.run(["make", "-s", "-C", str(HERE), f"BUILD={build_dir}"], check=True,
+                       stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
     return build_dir / "fixture.efi"
 
 
