@@ -50,12 +50,18 @@ class BootInfo:
     log_dir: Path | None = None
     started_at: float = 0.0
     first_output_s: float | None = None
+    #: how long the firmware had for its first output (the board's, or its kind's default)
+    firmware_timeout_s: float | None = None
     attempts: list[str] = field(default_factory=list)
     #: earlier boots of this Dut that failed for a reason of the lab's, retried
     retries: list[str] = field(default_factory=list)
 
 
 class Power(Protocol):
+    @property
+    def senses_off(self) -> bool:
+        """Whether this machine's power can tell that it switched itself off."""
+
     def wait_off(self, timeout: float) -> int | None: ...
     def off(self) -> None: ...
     def is_on(self) -> bool: ...
@@ -200,8 +206,15 @@ class Dut:
 
     # -- power and results ----------------------------------------------------------------
     def wait_power_off(self, timeout: float = 30.0) -> int | None:
-        """Waits for the machine to power itself off; returns its exit status if known."""
+        """Waits for the machine to power itself off; returns its exit status if known
+        (None when it did not, or when this board cannot tell: see :attr:`senses_power_off`)."""
         return self.power.wait_off(timeout)
+
+    @property
+    def senses_power_off(self) -> bool:
+        """Whether this board can tell that the machine switched itself off (a QEMU exits;
+        a physical board needs ``physical.power.sense``)."""
+        return self.power.senses_off
 
     def record_metric(self, name: str, value: float, unit: str) -> Metric:
         metric = Metric(name, float(value), unit)

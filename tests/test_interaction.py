@@ -67,6 +67,8 @@ class ChatGuest:
 
 
 class FakePower:
+    senses_off = True
+
     def __init__(self) -> None:
         self.on = True
 

@@ -3,6 +3,13 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +20,7 @@ from pytest_baremetal.targets.physical.lgenv import write_boards
 from pytest_baremetal.targets.physical.schema import PhysicalSpec
 
 pytest.importorskip("labgrid")
+ROOT = Path(__file__).resolve().parents[1]
 
 ENV = """\
 targets:
@@ -70,3 +78,78 @@ def test_lg_env_boards_are_selectable(pytester: pytest.Pytester) -> None:
                                            "--co", "-q", "-p", "no:cacheprovider")
     assert result.ret == 0, result.stdout.str() + result.stderr.str()
     result.stdout.fnmatch_lines(["*test_x?bench-pc?*"])
+
+
+LAB_BOX = """\
+targets:
+  lg-box:
+    resources:
+      RawSerialPort: {{port: '{run}/console', speed: 115200}}
+    drivers:
+      SerialDriver: {{}}
+      ExternalPowerDriver:
+        cmd_on: '{python} -m pytest_baremetal.targets.physical.lcus {run}/relay 1 on --query'
+        cmd_off: '{python} -m pytest_baremetal.targets.physical.lcus {run}/relay 1 off'
+    options: {{bm_write_to: '{run}/disk.img'}}
+"""
+
+
+@pytest.fixture
+def sim_box(tmp_path: Path) -> Iterator[Path]:
+    """The simulated Skylake box started by hand, as a lab's box is there before the run:
+    a pty console, an LCUS relay on a pty, a disk image file; booting from that disk."""
+    if shutil.which("qemu-system-x86_64") is None:
+        pytest.skip("qemu-system-x86_64 is not installed")
+    pytest.importorskip("serial")
+    run = Path(os.environ.get("TMPDIR", "/tmp")) / f"bm-lgbox-{os.getpid()}-{id(tmp_path)}"
+    box = subprocess.Popen([sys.executable, "-m", "pytest_baremetal.targets.physical.sim",
+                            "--run-dir", str(run)], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not (run / "ready").exists():
+            assert box.poll() is None, "the simulated box did not start"
+            assert time.monotonic() < deadline, "the simulated box was not ready in 30 s"
+            time.sleep(0.1)
+        yield run
+    finally:
+        box.terminate()
+        try:
+            box.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(box.pid, signal.SIGKILL)
+            box.wait()
+        left = subprocess.run(["pgrep", "-f", f"simbox:{run}"], capture_output=True,
+                              text=True, check=False).stdout.split()
+        shutil.rmtree(run, ignore_errors=True)
+        assert not left, "the simulated box's QEMU outlived the test"
+
+
+@pytest.mark.slow
+def test_a_lg_env_board_boots_through_labgrids_power_driver(
+        pytester: pytest.Pytester, sim_box: Path) -> None:
+    """A lab described only for labgrid: the console is its RawSerialPort, the power its
+    ExternalPowerDriver (switching the relay through our LCUS command line), the build is
+    written to the disk its options name; the boot suite passes on it."""
+    pytester.makefile(".yaml", lab=LAB_BOX.format(run=sim_box, python=sys.executable))
+    pytester.makepyfile(test_box="""
+        def test_banner_and_kernel(dut):
+            assert dut.event("boot").fields["platform"] == "uefi"
+            assert dut.event("kernel").fields["kernel"] in ("avx2", "avx2-128")
+            assert dut.board.kind == "physical"
+    """)
+    result = pytester.runpytest_subprocess(
+        "--lg-env", "lab.yaml", "--target", "lg-box", "--bm-guest", "steps=8",
+        f"--bm-logs={pytester.path / 'logs'}", f"--rootdir={pytester.path}",
+        "-p", "no:cacheprovider", "-rs",
+        "test_box.py", str(ROOT / "suites" / "test_boot.py"), timeout=600)
+    assert result.ret == 0, result.stdout.str()[-4000:] + result.stderr.str()[-2000:]
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("passed", 0) >= 4 and not outcomes.get("failed"), outcomes
+    # no power sense in a labgrid description: that test says so instead of failing
+    result.stdout.fnmatch_lines(["*SKIPPED*lg-box cannot tell whether the machine switched "
+                                 "itself off*"])
+    log = (sim_box / "sim.log").read_text(errors="replace")
+    assert "relay on: starting" in log and "relay off: cutting power" in log, log[-2000:]
+    assert (sim_box / "disk.img").stat().st_size > 0  # the build was written to the disk

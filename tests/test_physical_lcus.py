@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from pytest_baremetal.targets.physical.lcus import LcusRelay, RelayError, frame, parse_frame
+from pytest_baremetal.targets.physical.lcus import main as lcus_main
 
 pytest.importorskip("serial")
 
@@ -121,3 +122,17 @@ def test_missing_port_names_it(tmp_path: Path) -> None:
     relay = LcusRelay(lambda: str(tmp_path / "ttyUSB9"), 1)
     with pytest.raises(RelayError, match=r"ttyUSB9: cannot open the port"):
         relay.set(False)
+
+
+def test_command_line_switches_reads_and_names_errors(
+        relay_board: FakeBoard, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The command line a lab tool (labgrid's ExternalPowerDriver) calls to switch a relay."""
+    assert lcus_main([relay_board.path, "1", "on", "--query"]) == 0
+    assert lcus_main([relay_board.path, "1", "status"]) == 0  # 0: on
+    assert lcus_main([relay_board.path, "1", "off"]) == 0
+    assert lcus_main([relay_board.path, "1", "status"]) == 1  # 1: off
+    assert relay_board.frames == [frame(1, True), frame(1, False)]
+    assert lcus_main([str(tmp_path / "ttyUSB9"), "1", "on"]) == 2
+    assert "ttyUSB9: cannot open the port" in capsys.readouterr().err
+    assert lcus_main([relay_board.path, "0", "on"]) == 2  # channel out of range
+    assert "channel 0 out of range" in capsys.readouterr().err

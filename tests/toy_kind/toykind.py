@@ -47,6 +47,8 @@ class Transcript:
 
 
 class ToyPower:
+    senses_off = True
+
     def wait_off(self, timeout: float) -> int | None:
         return 0
 

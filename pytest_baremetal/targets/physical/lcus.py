@@ -128,3 +128,38 @@ class LcusRelay:
         if port is not None:
             with contextlib.suppress(Exception):
                 port.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Switch or read one channel by hand, or from a lab tool's power command (labgrid's
+    ``ExternalPowerDriver``): ``python -m pytest_baremetal.targets.physical.lcus PORT
+    CHANNEL on|off|status [--query] [--baud N]``. Exits 0 when done (status: 0 on, 1 off),
+    2 with the reason otherwise."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m pytest_baremetal.targets.physical.lcus",
+                                     description=main.__doc__)
+    parser.add_argument("port", help="the relay's serial port (a path or a pyserial URL)")
+    parser.add_argument("channel", type=int)
+    parser.add_argument("action", choices=("on", "off", "status"))
+    parser.add_argument("--query", action="store_true",
+                        help="read the state back after switching (multi-channel boards)")
+    parser.add_argument("--baud", type=int, default=9600)
+    args = parser.parse_args(argv)
+    query = args.query or args.action == "status"
+    relay = LcusRelay(lambda: str(args.port), args.channel, baud=args.baud, query=query)
+    try:
+        if args.action == "status":
+            return 0 if relay.get() else 1
+        relay.set(args.action == "on")
+        return 0
+    except (RelayError, ValueError) as error:
+        print(f"lcus: {error}", file=sys.stderr)
+        return 2
+    finally:
+        relay.close()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -156,6 +156,10 @@ class BoardPower:
         running = self.machine_running()
         return self.state is True if running is None else running
 
+    @property
+    def senses_off(self) -> bool:
+        return bool(self.sense)
+
     def machine_running(self) -> bool | None:
         if not self.sense:
             return None

@@ -59,7 +59,8 @@ def boot_physical(board: Board[PhysicalSpec], request: BootRequest) -> Dut:
     bus, log_dir, profile = request.bus, request.log_dir, request.profile
     lab = lab_for(board.name, spec)
     info = BootInfo(board=board.name, accelerator="hardware", requested_accelerator="hardware",
-                    log_dir=log_dir)
+                    log_dir=log_dir,
+                    firmware_timeout_s=board.timeouts.firmware or DEFAULT_FIRMWARE_TIMEOUT)
     power = lab.power
     console: Console | None = None
     steps: list[str] = []

@@ -33,6 +33,7 @@ class QemuPower:
     """Power for a QEMU board: the process is the machine."""
 
     process: QemuProcess
+    senses_off = True
 
     def wait_off(self, timeout: float) -> int | None:
         return self.process.wait(timeout)
@@ -133,7 +134,8 @@ def boot_qemu(board: Board[QemuSpec], request: BootRequest, *,
         board.timeouts.boot or bootwatch.DEFAULT_BOOT_TIMEOUT, first_option_is_build=True)
     spec = board.spec
     info = BootInfo(board=board.name, accelerator=spec.accel,
-                    requested_accelerator=spec.accel, log_dir=log_dir)
+                    requested_accelerator=spec.accel, log_dir=log_dir,
+                    firmware_timeout_s=watch.firmware_timeout)
     current = board
     while True:
         attempt_dir = log_dir / f"{len(info.attempts) + 1}-{current.spec.accel}"
