@@ -16,10 +16,11 @@ is running.
     RUN/ready                        written once the above exist
     RUN/sim.log                      what the simulator did (frames, checksums, QEMU)
 
-The QEMU serial port is one end of a socket pair made at each power-on and inherited by
-QEMU (``-chardev socket,fd=N``): nothing listens, so no other local process can take the
-machine's serial line. The simulator pumps the other end to the console pty, so the console
-survives power cycles like a real adapter. SIGUSR1 "unplugs" the console
+The QEMU serial port is one end of a loopback TCP connection made at each power-on and
+inherited by QEMU (``-chardev socket,fd=N``): nothing listens once it is made, so no other
+local process can take the machine's serial line. The simulator pumps the other end to the
+console pty, keeping what the pty cannot take yet (a slow reader loses nothing), so the
+console survives power cycles like a real adapter. SIGUSR1 "unplugs" the console
 adapter for ``--replug-after`` seconds (the pty vanishes and comes back under a new node).
 The simulator stops QEMU and exits on SIGTERM, or when its parent process goes away.
 
@@ -44,6 +45,12 @@ from typing import Any
 from pytest_baremetal import lifeline
 from pytest_baremetal.firmware import find_firmware
 from pytest_baremetal.targets.physical.lcus import HEADER, parse_frame
+from pytest_baremetal.targets.qemu.process import Listener
+
+#: Console bytes held for a slow reader before QEMU's serial socket is no longer read. Large:
+#: a stalled UART makes the firmware's serial driver drop or repeat bytes
+#: (tests/test_serial_integrity.py), so only a reader stuck for a whole boot should see it.
+CONSOLE_BACKLOG = 16 << 20
 
 
 class Pty:
@@ -62,8 +69,16 @@ class Pty:
         os.replace(tmp, link)
 
     def write(self, data: bytes) -> None:
+        """Best effort (the relay's short answers)."""
         with contextlib.suppress(BlockingIOError, OSError):
             os.write(self.master, data)
+
+    def write_some(self, data: bytes | bytearray) -> int:
+        """As much of ``data`` as the pty takes now; how much that was."""
+        try:
+            return os.write(self.master, data)
+        except BlockingIOError:
+            return 0
 
     def close(self) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -89,6 +104,11 @@ class Simulator:
         self.relay = Pty(self.run / "relay")
         self.sel.register(self.relay.master, selectors.EVENT_READ, "relay")
         self.serial: socket.socket | None = None
+        # Console bytes the pty has not taken yet. QEMU writes far faster than 115200 baud;
+        # past CONSOLE_BACKLOG we stop reading its socket, so its UART waits (as with flow
+        # control) instead of bytes being lost while the plugin is slow to read.
+        self.to_console = bytearray()
+        self.serial_paused = False
         self.qemu: subprocess.Popen[bytes] | None = None
         self.relay_buf = b""
         self.on = False
@@ -113,6 +133,8 @@ class Simulator:
         self.sel.unregister(self.console.master)
         self.console.close()
         self.console = None
+        self.to_console.clear()  # what was in the adapter is gone with it
+        self.update_flow()
         self.replug_at = time.monotonic() + self.args.replug_after
         self.log("console adapter unplugged")
 
@@ -150,7 +172,12 @@ class Simulator:
             return
         self.on = on
         if on:
-            ours, theirs = socket.socketpair()
+            # over loopback TCP, as the plugin's own QEMU console: on a Unix socket pair
+            # QEMU's one-byte sends fill the buffer within a few hundred bytes, its UART
+            # stalls while this process is descheduled, and the firmware drops bytes
+            pair = Listener.pair(tcp=True)
+            ours, theirs = pair.connected, pair.child_end
+            assert ours is not None and theirs is not None
             try:
                 argv = self.qemu_argv(theirs.fileno())
                 self.log("relay on: starting " + " ".join(argv))
@@ -184,9 +211,41 @@ class Simulator:
 
     def drop_serial(self) -> None:
         if self.serial is not None:
-            self.sel.unregister(self.serial)
+            if not self.serial_paused:
+                self.sel.unregister(self.serial)
             self.serial.close()
             self.serial = None
+        self.serial_paused = False
+
+    def flush_console(self) -> None:
+        """Hand the pty what it takes now; the rest waits for it to be writable."""
+        if self.console is None:
+            self.to_console.clear()  # no adapter plugged: nobody hears the UART
+        while self.to_console and self.console is not None:
+            try:
+                taken = self.console.write_some(self.to_console)
+            except OSError:
+                self.to_console.clear()
+                break
+            if taken == 0:
+                break
+            del self.to_console[:taken]
+        self.update_flow()
+
+    def update_flow(self) -> None:
+        """Watch the pty for room while bytes wait; pause QEMU's socket while many do."""
+        if self.console is not None:
+            events = selectors.EVENT_READ | (selectors.EVENT_WRITE if self.to_console else 0)
+            self.sel.modify(self.console.master, events, "console")
+        if self.serial is None:
+            return
+        full = len(self.to_console) >= CONSOLE_BACKLOG
+        if full and not self.serial_paused:
+            self.sel.unregister(self.serial)
+            self.serial_paused = True
+        elif not full and self.serial_paused:
+            self.sel.register(self.serial, selectors.EVENT_READ, "serial")
+            self.serial_paused = False
 
     # -- the relay -----------------------------------------------------------------------
     def on_relay(self, data: bytes) -> None:
@@ -233,8 +292,11 @@ class Simulator:
             if self.qemu is not None and self.qemu.poll() is not None:
                 self.log(f"machine powered itself off (QEMU status {self.qemu.returncode})")
                 self.stop_qemu()
-            for key, _ in self.sel.select(timeout=0.1):
-                self.handle(str(key.data), key.fileobj)
+            for key, mask in self.sel.select(timeout=0.1):
+                if key.data == "console" and mask & selectors.EVENT_WRITE:
+                    self.flush_console()
+                if mask & selectors.EVENT_READ:
+                    self.handle(str(key.data), key.fileobj)
         self.shutdown()
 
     def handle(self, what: str, source: Any) -> None:
@@ -246,8 +308,9 @@ class Simulator:
                 data = b""
             if not data:
                 self.drop_serial()
-            elif self.console is not None:
-                self.console.write(data)
+            else:
+                self.to_console += data
+                self.flush_console()
         elif what == "console":
             assert self.console is not None
             data = _read(self.console.master)
