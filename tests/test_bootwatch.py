@@ -149,6 +149,24 @@ def test_death_string_before_the_banner_ends_the_boot(box: Box) -> None:
                                time.monotonic())
 
 
+def test_a_fast_guests_error_during_the_probation_is_left_to_the_next_wait(box: Box) -> None:
+    """A guest that fails at once (a bad config value) prints its banner and its `[error]`
+    (a death string of the reference profile) within the accelerator's probation: the hold
+    ends without failing, the banner is the banner, and the test's wait gets the error."""
+    box.say("BdsDxe: starting Boot0001")
+    assert bootwatch.first_output(box.console, watch(), box.bus)
+    box.later(0.1, BANNER, '[error] where=cfg file=run.cfg reason=bad_value detail="steps"',
+              "[done] status=error")
+    start = time.monotonic()
+    bootwatch.hold(box.console, "the accelerator's probation", 5.0, lambda: False)
+    assert time.monotonic() - start < 4
+    time.sleep(box.console.death_context + 0.2)  # the death and its context are all in
+    bootwatch.guest_banner(box.console, reference_profile(), watch(), box.bus,
+                           time.monotonic())
+    assert box.console.expect_event("error", 5).fields["reason"] == "bad_value"
+    assert box.console.expect_event("done", 5).fields["status"] == "error"
+
+
 def test_quiet_firmware_is_a_hang_before_the_boot_timeout(tmp_path: Path) -> None:
     box = Box(tmp_path, quiet=0.5)
     try:

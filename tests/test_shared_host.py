@@ -135,13 +135,15 @@ def test_run_folder_of_a_killed_run_is_removed_by_the_next() -> None:
     live = subprocess.Popen([sys.executable, "-c", ROOT_THEN + "import sys; sys.stdin.read()"],
                             env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
+        # the live run has its folder before the other is killed (else, started late on a
+        # loaded host, its own sweep would rightly remove the dead run's folder first)
+        assert live.stdout is not None
+        live_folder = Path(live.stdout.readline().strip())
         killed = subprocess.run([sys.executable, "-c", ROOT_THEN + "import os, signal; "
                                  "os.kill(os.getpid(), signal.SIGKILL)"],
                                 env=env, capture_output=True, text=True, check=False)
         assert killed.returncode == -signal.SIGKILL
         dead_folder = Path(killed.stdout.strip())
-        assert live.stdout is not None
-        live_folder = Path(live.stdout.readline().strip())
         older = base / "bm-run-olderversion"  # no owner file: not ours to judge
         older.mkdir()
         assert dead_folder.is_dir() and live_folder.is_dir()

@@ -18,7 +18,13 @@ from dataclasses import dataclass
 
 from pytest_baremetal.bus import BootPhase, EventBus
 from pytest_baremetal.console import Console
-from pytest_baremetal.errors import BootError, ConsoleClosed, ExpectTimeout, ImageError
+from pytest_baremetal.errors import (
+    BootError,
+    ConsoleClosed,
+    DeathStringSeen,
+    ExpectTimeout,
+    ImageError,
+)
 from pytest_baremetal.markers import Event, Profile
 
 #: The boot manager could not load or start a boot option.
@@ -72,14 +78,16 @@ def first_output(console: Console, watch: Watch, bus: EventBus,
 
 
 def hold(console: Console, what: str, seconds: float, done: Callable[[], bool]) -> None:
-    """Watches the console for up to ``seconds`` (death strings included), until it prints
-    more, ends, or ``done()`` says so (the machine stopped, for example)."""
+    """Watches the console for up to ``seconds``, until it prints more, ends, or ``done()``
+    says so (the machine stopped, for example). A death string ends the hold without failing
+    it: a fast guest may print its own ``[error]`` before the hold is over, and the waits
+    after it (the banner, the test's own) report the death where it belongs."""
     before = (console.line_count, console.partial_line)
 
     def moved() -> bool:
         return done() or (console.line_count, console.partial_line) != before
 
-    with contextlib.suppress(ExpectTimeout, ConsoleClosed):
+    with contextlib.suppress(ExpectTimeout, ConsoleClosed, DeathStringSeen):
         console.wait_until(lambda: moved() or None, what, seconds, hang=False, idle=False,
                            poll=POLL_S)
 
