@@ -26,7 +26,7 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -126,8 +126,8 @@ class Console:
         self._hang: _Hang | None = None
         self._failure: BaseException | None = None  # a profile pattern that timed out
         self._event_head: list[tuple[Event, int]] = []  # the first events, with their line
-        self._events: list[Event] = []  # the window: absolute position of _events[0] is
-        self._event_base = 0  # _event_base
+        self._events: list[Event] = []  # the window of recent events
+        self._event_base = 0  # the absolute position of _events[0]
         self._event_lines: list[int] = []  # line index of each event in the window, ascending
         self._deaths: list[_Death] = []
         self._cursor = (0, 0)  # (line index, column)
@@ -221,7 +221,7 @@ class Console:
         """The events in memory: the first ones of the boot and the recent window (all of
         them unless the boot printed more than :data:`WINDOW_EVENTS` marker lines)."""
         with self._cond:
-            return tuple(event for _, event, _ in self._retained_events(0))
+            return tuple(event for _, event, _ in self._kept_events(0))
 
     @property
     def event_count(self) -> int:
@@ -232,16 +232,16 @@ class Console:
     def events_from(self, index: int) -> list[Event]:
         """The events still in memory from position ``index`` on (see :attr:`event_count`)."""
         with self._cond:
-            return [event for _, event, _ in self._retained_events(index)]
+            return [event for _, event, _ in self._kept_events(index)]
 
-    def _retained_events(self, start: int) -> list[tuple[int, Event, int]]:
-        """``(position, event, line index)`` of the events in memory from ``start`` on."""
-        head_end = min(len(self._event_head), self._event_base)
-        found = [(k, *self._event_head[k]) for k in range(start, head_end)]
-        first = max(start, self._event_base) - self._event_base
-        found.extend((self._event_base + k, self._events[k], self._event_lines[k])
-                     for k in range(first, len(self._events)))
-        return found
+    def _kept_events(self, start: int) -> Iterator[tuple[int, Event, int]]:
+        """``(position, event, line index)`` of the events in memory from ``start`` on: the
+        part of the head the window no longer has, then the window. Under the lock."""
+        for position in range(start, min(len(self._event_head), self._event_base)):
+            event, line = self._event_head[position]
+            yield position, event, line
+        for k in range(max(start, self._event_base) - self._event_base, len(self._events)):
+            yield self._event_base + k, self._events[k], self._event_lines[k]
 
     @property
     def first_byte_time(self) -> float | None:
@@ -302,13 +302,13 @@ class Console:
     def find_events(self, kind: str, **fields: object) -> list[Event]:
         """Every event of ``kind`` received so far whose fields match (no waiting)."""
         with self._cond:
-            return [e for _, e, _ in self._retained_events(0)
+            return [e for _, e, _ in self._kept_events(0)
                     if e.kind == kind and e.matches(**fields)]
 
     def event_line(self, event: Event) -> int:
         """The line index of ``event``, one of :attr:`events` (the same object)."""
         with self._cond:
-            for _, kept, line in reversed(self._retained_events(0)):
+            for _, kept, line in self._kept_events(0):
                 if kept is event:
                     return line
         raise ValueError(f"not an event of this console: {event.line!r}")
@@ -470,18 +470,11 @@ class Console:
 
         def find() -> tuple[Event, int] | None:
             nonlocal scan
-            head_end = min(len(self._event_head), self._event_base)
-            while scan < head_end:
-                event, line = self._event_head[scan]
+            for position, event, line in self._kept_events(scan):
                 if event.kind == kind and event.matches(**fields):
+                    scan = position
                     return event, line
-                scan += 1
-            scan = max(scan, self._event_base)
-            while scan < self._event_base + len(self._events):
-                event = self._events[scan - self._event_base]
-                if event.kind == kind and event.matches(**fields):
-                    return event, self._event_lines[scan - self._event_base]
-                scan += 1
+                scan = position + 1
             return None
 
         return find

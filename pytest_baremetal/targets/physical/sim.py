@@ -47,9 +47,9 @@ from pytest_baremetal.firmware import find_firmware
 from pytest_baremetal.targets.physical.lcus import HEADER, parse_frame
 from pytest_baremetal.targets.qemu.process import Listener
 
-#: Console bytes held for a slow reader before QEMU's serial socket is no longer read. Large:
-#: a stalled UART makes the firmware's serial driver drop or repeat bytes
-#: (tests/test_serial_integrity.py), so only a reader stuck for a whole boot should see it.
+#: Console bytes held for a slow reader; beyond that the oldest are lost, as in a real
+#: adapter nobody reads (QEMU's socket is always read: a stalled UART makes the firmware's
+#: serial driver drop or repeat bytes, tests/test_serial_integrity.py).
 CONSOLE_BACKLOG = 16 << 20
 
 
@@ -104,11 +104,9 @@ class Simulator:
         self.relay = Pty(self.run / "relay")
         self.sel.register(self.relay.master, selectors.EVENT_READ, "relay")
         self.serial: socket.socket | None = None
-        # Console bytes the pty has not taken yet. QEMU writes far faster than 115200 baud;
-        # past CONSOLE_BACKLOG we stop reading its socket, so its UART waits (as with flow
-        # control) instead of bytes being lost while the plugin is slow to read.
+        # Console bytes the pty has not taken yet: QEMU writes far faster than 115200 baud,
+        # and the pty holds a few KB while the plugin may be slow to read.
         self.to_console = bytearray()
-        self.serial_paused = False
         self.qemu: subprocess.Popen[bytes] | None = None
         self.relay_buf = b""
         self.on = False
@@ -134,7 +132,6 @@ class Simulator:
         self.console.close()
         self.console = None
         self.to_console.clear()  # what was in the adapter is gone with it
-        self.update_flow()
         self.replug_at = time.monotonic() + self.args.replug_after
         self.log("console adapter unplugged")
 
@@ -211,41 +208,26 @@ class Simulator:
 
     def drop_serial(self) -> None:
         if self.serial is not None:
-            if not self.serial_paused:
-                self.sel.unregister(self.serial)
+            self.sel.unregister(self.serial)
             self.serial.close()
             self.serial = None
-        self.serial_paused = False
 
     def flush_console(self) -> None:
-        """Hand the pty what it takes now; the rest waits for it to be writable."""
-        if self.console is None:
-            self.to_console.clear()  # no adapter plugged: nobody hears the UART
-        while self.to_console and self.console is not None:
+        """Hand the pty what it takes now; the rest waits, watched, for room in it."""
+        if self.console is None:  # no adapter plugged: nobody hears the UART
+            self.to_console.clear()
+            return
+        del self.to_console[:-CONSOLE_BACKLOG]  # a reader gone for good: keep the newest
+        taken = -1
+        while self.to_console and taken != 0:
             try:
                 taken = self.console.write_some(self.to_console)
             except OSError:
                 self.to_console.clear()
                 break
-            if taken == 0:
-                break
             del self.to_console[:taken]
-        self.update_flow()
-
-    def update_flow(self) -> None:
-        """Watch the pty for room while bytes wait; pause QEMU's socket while many do."""
-        if self.console is not None:
-            events = selectors.EVENT_READ | (selectors.EVENT_WRITE if self.to_console else 0)
-            self.sel.modify(self.console.master, events, "console")
-        if self.serial is None:
-            return
-        full = len(self.to_console) >= CONSOLE_BACKLOG
-        if full and not self.serial_paused:
-            self.sel.unregister(self.serial)
-            self.serial_paused = True
-        elif not full and self.serial_paused:
-            self.sel.register(self.serial, selectors.EVENT_READ, "serial")
-            self.serial_paused = False
+        waiting = selectors.EVENT_WRITE if self.to_console else 0
+        self.sel.modify(self.console.master, selectors.EVENT_READ | waiting, "console")
 
     # -- the relay -----------------------------------------------------------------------
     def on_relay(self, data: bytes) -> None:

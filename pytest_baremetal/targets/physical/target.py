@@ -54,13 +54,18 @@ class PhysicalTarget:
         """The lab is released at exit (it may serve later sessions of this process)."""
 
 
+def _firmware_timeout(board: Board[PhysicalSpec]) -> float:
+    """Seconds from power-on to the firmware's first console byte."""
+    return board.timeouts.firmware or DEFAULT_FIRMWARE_TIMEOUT
+
+
 def boot_physical(board: Board[PhysicalSpec], request: BootRequest) -> Dut:
     spec = board.spec
     bus, log_dir, profile = request.bus, request.log_dir, request.profile
     lab = lab_for(board.name, spec)
     info = BootInfo(board=board.name, accelerator="hardware", requested_accelerator="hardware",
                     log_dir=log_dir,
-                    firmware_timeout_s=board.timeouts.firmware or DEFAULT_FIRMWARE_TIMEOUT)
+                    firmware_timeout_s=_firmware_timeout(board))
     power = lab.power
     console: Console | None = None
     steps: list[str] = []
@@ -158,7 +163,7 @@ def _wait_for_guest(board: Board[PhysicalSpec], console: Console,
         failures.append((_PXE_FAILURE, "PXE boot failed", PxeError,
                          f"(TFTP root {spec.boot.pxe.tftp_root}, bootfile "
                          f"{spec.boot.pxe.bootfile})"))
-    watch = bootwatch.Watch(board.name, board.timeouts.firmware or DEFAULT_FIRMWARE_TIMEOUT,
+    watch = bootwatch.Watch(board.name, _firmware_timeout(board),
                             board.timeouts.boot or DEFAULT_BOOT_TIMEOUT, failures)
     started = time.monotonic()
     if not bootwatch.first_output(console, watch, request.bus):
