@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_baremetal import budget, metrics_export, reporting, rootfix
+from pytest_baremetal import budget, metrics_export, reporting, rootfix, scaffold
 from pytest_baremetal import settings as settings_mod
 from pytest_baremetal.boards import Board
 from pytest_baremetal.bus import Attachment, Message, Metric, Verdict
@@ -94,9 +94,14 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         session.close()
 
 
-def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    """With -v: the boots and where the run's time went (see budget)."""
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
+                            config: pytest.Config) -> None:
+    """No tests for the chosen boards: where the suites are. With -v: the boots and where
+    the run's time went (see budget)."""
     session = config.stash.get(SESSION_KEY, None)
+    if session is not None and exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+        for line in scaffold.no_tests_hint(session.settings.targets):
+            terminalreporter.write_line(line)
     if session is None or config.get_verbosity() < 1 or not budget.recorded(config):
         return
     terminalreporter.write_sep("-", "baremetal budget")

@@ -174,3 +174,15 @@ def write_project(request: InitRequest, out: TextIO) -> list[Path]:
     out.write(f"\nnext: cd {folder} && pytest   (boots on {request.target}; "
               "`python -m pytest_baremetal doctor` checks QEMU and OVMF)\n")
     return written
+
+
+def no_tests_hint(targets: tuple[str, ...]) -> list[str]:
+    """What to say when a run chose boards but found no tests (an empty folder, a new
+    project): where the bundled suites are and how to start one's own."""
+    if not targets:
+        return []
+    boards = ",".join(targets)
+    return [f"no tests collected for --target {boards}. To boot the reference guest and run "
+            "the bundled suites:",
+            f"    pytest --pyargs pytest_baremetal.suites --target={boards}",
+            "  or start tests for your own build: pytest-baremetal init --efi path/to/app.efi"]

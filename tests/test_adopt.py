@@ -275,3 +275,20 @@ def test_doctor_fixes_for_windows_and_no_mtools(monkeypatch: pytest.MonkeyPatch)
     assert "edk2-x86_64-code.fd" in text and "apt-get" not in text, text
     assert "mtools" not in text, text
     assert "accel whpx" in text and "accel kvm" not in text, text
+
+
+def test_an_empty_folder_says_where_the_suites_are(pytester: pytest.Pytester) -> None:
+    """`pytest --target=qemu-tcg` in a folder without tests (a fresh pip install) says how
+    to run the bundled suites instead of only "no tests ran"; with tests, no such line."""
+    result = pytester.runpytest_subprocess("--target=qemu-tcg", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+    result.stdout.fnmatch_lines([
+        "no tests collected for --target qemu-tcg*",
+        "*pytest --pyargs pytest_baremetal.suites --target=qemu-tcg",
+        "*pytest-baremetal init --efi*"])
+    pytester.makepyfile("def test_x():\n    pass\n")
+    result = pytester.runpytest_subprocess("--target=qemu-tcg", "-p", "no:cacheprovider")
+    assert result.ret == 0
+    assert "pytest_baremetal.suites" not in result.stdout.str()
+    result = pytester.runpytest_subprocess("-k", "nothing", "-p", "no:cacheprovider")
+    assert "pytest_baremetal.suites" not in result.stdout.str()  # no board chosen: silent
